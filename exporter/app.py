@@ -1,0 +1,218 @@
+"""The aiohttp application: routes, the per-scrape registry, reload, and app-lifetime resources."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+import platform
+import signal
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+import psutil
+from aiohttp import web
+from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
+from prometheus_client.exposition import choose_encoder
+
+from exporter import __version__
+from exporter.config import Config, ConfigError, load_config
+from exporter.httpclient import make_session
+from exporter.logs import fields
+from exporter.metrics import Samples, families
+from exporter.probing import Deadline, ProbeContext
+from exporter.scrape import ScrapeResult, scrape
+
+log = logging.getLogger("exporter.app")
+
+DEFAULT_SCRAPE_TIMEOUT = 30.0  # without the Prometheus header; each target's timeout still caps it
+MAX_TARGET_PARAM = 128
+COMPRESS_ABOVE = 16 * 1024
+
+
+@dataclass
+class State:
+    """Everything that lives as long as the app: config, reload status, probe context."""
+
+    config: Config
+    config_file: Path | None
+    loader: Callable[[], Config]
+    timeout_offset: float = 0.5
+    reload_ok: bool = True
+    reload_error: str = ""
+    reload_time: float = field(default_factory=time.time)
+    ctx: ProbeContext | None = None
+    ready: bool = False
+
+    def reload(self) -> bool:
+        """Load the config again; on failure keep the old one and remember why."""
+        try:
+            new = self.loader()
+        except ConfigError as exc:
+            self.reload_ok, self.reload_error = False, str(exc)
+            log.error("config reload failed, keeping the previous config", extra=fields(error=exc))
+            return False
+        self.config, self.reload_ok, self.reload_error, self.reload_time = new, True, "", time.time()
+        if self.ctx is not None:
+            self.ctx.config = new
+        log.info("config reloaded", extra=fields(file=new.source, targets=len(new.targets)))
+        return True
+
+
+STATE = web.AppKey("state", State)
+
+
+def create_app(state: State) -> web.Application:
+    app = web.Application(client_max_size=64 * 1024)
+    app[STATE] = state
+    app.cleanup_ctx.append(_resources)
+    app.router.add_get("/", landing_page)
+    app.router.add_get("/metrics", metrics_handler)
+    app.router.add_get("/probe", probe_handler)
+    app.router.add_get("/-/healthy", healthy)
+    app.router.add_get("/-/ready", ready)
+    app.router.add_post("/-/reload", reload_handler)
+    return app
+
+
+async def _resources(app: web.Application):
+    state = app[STATE]
+    executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="probe")
+    session = make_session()
+    state.ctx = ProbeContext(session=session, executor=executor, config=state.config)
+    psutil.cpu_percent(interval=None)  # prime: the next call measures since now
+    loop = asyncio.get_running_loop()
+    try:
+        loop.add_signal_handler(signal.SIGHUP, state.reload)
+    except (NotImplementedError, RuntimeError, ValueError):
+        pass  # not on the main thread (tests) or not supported
+    state.ready = True
+    yield
+    state.ready = False
+    try:
+        loop.remove_signal_handler(signal.SIGHUP)
+    except (NotImplementedError, RuntimeError, ValueError):
+        pass
+    await session.close()
+    executor.shutdown(wait=False, cancel_futures=True)
+
+
+def scrape_deadline(request: web.Request, offset: float) -> Deadline:
+    """The Prometheus scrape timeout header minus ``offset``; without it, a generous default."""
+    header = request.headers.get("X-Prometheus-Scrape-Timeout-Seconds")
+    seconds = DEFAULT_SCRAPE_TIMEOUT
+    if header:
+        try:
+            timeout = float(header)
+        except ValueError:
+            timeout = DEFAULT_SCRAPE_TIMEOUT
+        if 0 < timeout < float("inf"):
+            seconds = timeout - offset if timeout > offset else timeout
+    return Deadline(seconds)
+
+
+class _Families:
+    def __init__(self, metrics: Iterable):
+        self._metrics = list(metrics)
+
+    def collect(self):
+        return self._metrics
+
+
+_PROCESS = ProcessCollector(registry=None)
+_PLATFORM = PlatformCollector(registry=None)
+_GC = GCCollector(registry=CollectorRegistry())
+
+
+def render(request: web.Request, store: list, with_process: bool) -> web.Response:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Families(families(store)))
+    if with_process:
+        for collector in (_PROCESS, _PLATFORM, _GC):
+            registry.register(collector)
+    encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
+    body = encoder(registry)
+    response = web.Response(body=body, headers={"Content-Type": content_type})
+    if len(body) > COMPRESS_ABOVE:
+        response.enable_compression()
+    return response
+
+
+def exporter_samples(state: State, store: list, started: float) -> None:
+    out = Samples(store=store)
+    out.add("inventory_exporter_build_info", 1, version=__version__, python_version=platform.python_version())
+    out.add("inventory_exporter_targets", len(state.config.targets))
+    out.add("inventory_exporter_config_last_reload_successful", int(state.reload_ok))
+    out.add("inventory_exporter_config_last_reload_success_timestamp_seconds", state.reload_time)
+    out.add("inventory_exporter_scrape_duration_seconds", time.perf_counter() - started)
+
+
+async def run_scrape(state: State, request: web.Request, **kwargs) -> ScrapeResult:
+    assert state.ctx is not None
+    deadline = scrape_deadline(request, state.timeout_offset)
+    return await scrape(state.config, state.ctx, deadline, **kwargs)
+
+
+async def metrics_handler(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    started = time.perf_counter()
+    result = await run_scrape(state, request)
+    exporter_samples(state, result.store, started)
+    return render(request, result.store, with_process=True)
+
+
+async def probe_handler(request: web.Request) -> web.Response:
+    """One configured target by name: never an arbitrary URL, so never an open proxy."""
+    state = request.app[STATE]
+    name = request.query.get("target", "")
+    if not name or len(name) > MAX_TARGET_PARAM:
+        raise web.HTTPBadRequest(text="target parameter is missing or too long\n")
+    target = state.config.target(name)
+    if target is None:
+        raise web.HTTPBadRequest(text=f"unknown target {name[:MAX_TARGET_PARAM]!r}: only configured targets can be probed\n")
+    result = await run_scrape(state, request, targets=[target], host=False)
+    return render(request, result.store, with_process=False)
+
+
+async def healthy(request: web.Request) -> web.Response:
+    return web.Response(text="Healthy\n")
+
+
+async def ready(request: web.Request) -> web.Response:
+    if not request.app[STATE].ready:
+        raise web.HTTPServiceUnavailable(text="Not ready\n")
+    return web.Response(text="Ready\n")
+
+
+async def reload_handler(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    if state.reload():
+        return web.Response(text="config reloaded\n")
+    raise web.HTTPInternalServerError(text=f"config reload failed, previous config kept:\n{state.reload_error}\n")
+
+
+async def landing_page(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    rows = "".join(
+        f'<li><a href="probe?target={html.escape(t.name)}">{html.escape(t.name)}</a> '
+        f"&mdash; {html.escape(t.app_url)}</li>"
+        for t in state.config.targets
+    )
+    page = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>inventory-exporter</title></head>
+<body><h1>inventory-exporter {html.escape(__version__)}</h1>
+<p>Watches the smart-inventory stack (Next.js, Prisma/SQLite, nginx) and says why it is down.</p>
+<ul><li><a href="metrics">Metrics</a></li><li><a href="-/healthy">Health</a></li><li><a href="-/ready">Readiness</a></li></ul>
+<h2>Targets</h2><ul>{rows}</ul>
+<p>Config: {html.escape(state.config.source)}</p>
+</body></html>"""
+    return web.Response(text=page, content_type="text/html")
+
+
+def state_from_file(config_file: Path | None, timeout_offset: float, default: Callable[[], Config]) -> State:
+    """Build the app state; raise ConfigError when the file is bad."""
+    loader = (lambda: load_config(config_file)) if config_file is not None else default
+    return State(config=loader(), config_file=config_file, loader=loader, timeout_offset=timeout_offset)

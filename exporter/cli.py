@@ -1,0 +1,70 @@
+"""Command line: ``inventory-exporter [flags]`` serves /metrics; ``--config.check`` validates and exits."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from aiohttp import web
+
+from exporter import __version__
+from exporter import logs
+from exporter.app import create_app, state_from_file
+from exporter.config import ConfigError, default_config
+
+DEFAULT_LISTEN = ":9731"
+log = logging.getLogger("exporter")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="inventory-exporter",
+        description="Prometheus exporter for the smart-inventory stack (Next.js + Prisma/SQLite + nginx).",
+    )
+    parser.add_argument("--config.file", dest="config_file", type=Path, help="YAML config (default: embedded default)")
+    parser.add_argument("--config.check", dest="config_check", action="store_true", help="validate the config and exit")
+    parser.add_argument("--web.listen-address", dest="listen", default=DEFAULT_LISTEN, help=f"host:port to listen on (default {DEFAULT_LISTEN})")
+    parser.add_argument("--timeout-offset", dest="timeout_offset", type=float, default=0.5, help="seconds subtracted from Prometheus's scrape timeout (default 0.5)")
+    parser.add_argument("--log.level", dest="log_level", choices=logs.LEVELS, default="info")
+    parser.add_argument("--log.format", dest="log_format", choices=("logfmt", "json"), default="logfmt")
+    parser.add_argument("--version", action="version", version=f"inventory-exporter {__version__}")
+    return parser
+
+
+def split_listen(address: str) -> tuple[str | None, int]:
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise ValueError(f"--web.listen-address {address!r}: expected [host]:port")
+    return (host.strip("[]") or None), int(port)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logs.setup(args.log_level, args.log_format)
+    try:
+        state = state_from_file(args.config_file, args.timeout_offset, default_config)
+    except ConfigError as exc:
+        print(f"inventory-exporter: invalid config:\n{exc}", file=sys.stderr)
+        return 1
+    if args.config_check:
+        print(f"{state.config.source}: OK ({len(state.config.targets)} target(s))")
+        return 0
+    try:
+        host, port = split_listen(args.listen)
+    except ValueError as exc:
+        print(f"inventory-exporter: {exc}", file=sys.stderr)
+        return 2
+    log.info("starting inventory-exporter", extra=logs.fields(version=__version__, address=args.listen, config=state.config.source))
+    try:
+        web.run_app(create_app(state), host=host, port=port, print=None, access_log=None, handle_signals=True)
+    except OSError as exc:
+        log.error("cannot listen", extra=logs.fields(address=args.listen, error=exc))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,350 @@
+"""Strict YAML configuration: defaults applied, unknown keys rejected, every error at once.
+
+Errors name the file, the line and the key path, e.g.
+``config.yml:7: targets[0].timout: unknown key (did you mean 'timeout'?)``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+from urllib.parse import urlsplit
+
+import yaml
+
+DEFAULT_TARGET_NAME = "smart-inventory"
+DEFAULT_APP_URL = "http://127.0.0.1:3001"
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+
+
+class ConfigError(Exception):
+    """A configuration that cannot be used; ``problems`` lists every reason."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    app_url: str = DEFAULT_APP_URL
+    endpoints: tuple[str, ...] = ("/api/health",)
+    static_paths: tuple[str, ...] = ()
+    proxy_url: str | None = None
+    proxy_error_log: Path | None = None
+    project_dir: Path | None = None
+    database: Path | None = None
+    log_file: Path | None = None
+    timeout: float = 5.0
+    app_process_names: tuple[str, ...] = ("node", "next-server", "npm")
+    env_vars: tuple[str, ...] = ("DATABASE_URL", "PORT")
+    db_query: str = "SELECT count(*) FROM sqlite_master"
+
+    @property
+    def app_host(self) -> str:
+        return urlsplit(self.app_url).hostname or "127.0.0.1"
+
+    @property
+    def app_port(self) -> int:
+        parts = urlsplit(self.app_url)
+        return parts.port or (443 if parts.scheme == "https" else 80)
+
+
+@dataclass(frozen=True)
+class DnsConfig:
+    names: tuple[str, ...] = ("localhost",)
+    resolvers: tuple[str, ...] = ("system",)
+    timeout: float = 2.0
+
+
+@dataclass(frozen=True)
+class HostConfig:
+    mountpoints: tuple[str, ...] = ("/",)
+
+
+@dataclass(frozen=True)
+class NpmRegistryConfig:
+    enabled: bool = False
+    url: str = "https://registry.npmjs.org"
+    refresh_interval: float = 6 * 3600.0
+
+
+@dataclass(frozen=True)
+class Config:
+    targets: tuple[Target, ...]
+    dns: DnsConfig = field(default_factory=DnsConfig)
+    host: HostConfig = field(default_factory=HostConfig)
+    npm_registry: NpmRegistryConfig = field(default_factory=NpmRegistryConfig)
+    max_concurrency: int = 64
+    source: str = "<embedded default>"
+
+    def target(self, name: str) -> Target | None:
+        for target in self.targets:
+            if target.name == name:
+                return target
+        return None
+
+
+def default_config(cwd: Path | None = None) -> Config:
+    """The embedded default: the incident's stack on this machine."""
+    target = Target(name=DEFAULT_TARGET_NAME, project_dir=(cwd or Path.cwd()).resolve())
+    return Config(targets=(target,), dns=DnsConfig(names=_default_dns_names(("localhost",))))
+
+
+def _default_dns_names(names: tuple[str, ...]) -> tuple[str, ...]:
+    hostname = socket.gethostname()
+    return names if not hostname or hostname in names else names + (hostname,)
+
+
+# --- value parsers -----------------------------------------------------------
+
+_DURATION_RE = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$")
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+
+
+def parse_duration(value: Any) -> float:
+    """'500ms', '5s', '2m', '6h' or a bare number of seconds; must be positive."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 5s or 500ms")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    else:
+        match = _DURATION_RE.match(str(value).strip())
+        if not match:
+            raise ValueError(f"{value!r} is not a duration (use e.g. 5s, 500ms, 2m)")
+        seconds = float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+    if seconds <= 0:
+        raise ValueError("duration must be greater than zero")
+    return seconds
+
+
+def _str(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("expected a non-empty string")
+    return value
+
+
+def _bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("expected true or false")
+    return value
+
+
+def _name(value: Any) -> str:
+    value = _str(value)
+    if not NAME_RE.match(value):
+        raise ValueError(f"{value!r} must match {NAME_RE.pattern}")
+    return value
+
+
+def _http_url(value: Any) -> str:
+    value = _str(value)
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{value!r} is not an http(s) URL with a host")
+    try:
+        parts.port
+    except ValueError as exc:
+        raise ValueError(f"{value!r}: {exc}") from None
+    return value.rstrip("/") if parts.path in ("", "/") else value
+
+
+def _url_path(value: Any) -> str:
+    value = _str(value)
+    if not value.startswith("/") or "://" in value or any(c.isspace() for c in value):
+        raise ValueError(f"{value!r} must be a path starting with '/'")
+    return value
+
+
+def _path(value: Any) -> Path:
+    return Path(os.path.expanduser(_str(value)))
+
+
+def _positive_int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError("expected a whole number of at least 1")
+    return value
+
+
+def _resolver(value: Any) -> str:
+    value = _str(value)
+    if value == "system":
+        return value
+    host, sep, port = value.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{value!r}: expected 'system' or host:port")
+    return value
+
+
+def _list_of(item: Callable[[Any], Any]) -> Callable[[Any], tuple]:
+    def parse(value: Any) -> tuple:
+        if not isinstance(value, list):
+            raise ValueError("expected a list")
+        return tuple(dict.fromkeys(item(v) for v in value))
+
+    return parse
+
+
+# --- schema ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Key:
+    parse: Callable[[Any], Any]
+    required: bool = False
+
+
+TARGET_KEYS: dict[str, Key] = {
+    "name": Key(_name, required=True),
+    "app_url": Key(_http_url),
+    "endpoints": Key(_list_of(_url_path)),
+    "static_paths": Key(_list_of(_url_path)),
+    "proxy_url": Key(_http_url),
+    "proxy_error_log": Key(_path),
+    "project_dir": Key(_path),
+    "database": Key(_path),
+    "log_file": Key(_path),
+    "timeout": Key(parse_duration),
+    "app_process_names": Key(_list_of(_str)),
+    "env_vars": Key(_list_of(_str)),
+    "db_query": Key(_str),
+}
+DNS_KEYS = {
+    "names": Key(_list_of(_str)),
+    "resolvers": Key(_list_of(_resolver)),
+    "timeout": Key(parse_duration),
+    "include_hostname": Key(_bool),
+}
+HOST_KEYS = {"mountpoints": Key(_list_of(_str))}
+NPM_KEYS = {"enabled": Key(_bool), "url": Key(_http_url), "refresh_interval": Key(parse_duration)}
+TOP_KEYS = {
+    "targets": Key(lambda v: v, required=True),
+    "dns": Key(lambda v: v),
+    "host": Key(lambda v: v),
+    "npm_registry": Key(lambda v: v),
+    "max_concurrency": Key(_positive_int),
+}
+
+
+class _Reader:
+    """Walks composed YAML nodes so that every problem carries its line."""
+
+    def __init__(self, source: str):
+        self.source = source
+        self.problems: list[str] = []
+        self._constructor = yaml.constructor.SafeConstructor()
+
+    def problem(self, node: yaml.Node | None, where: str, reason: str) -> None:
+        line = f":{node.start_mark.line + 1}" if node is not None else ""
+        self.problems.append(f"{self.source}{line}: {where}: {reason}")
+
+    def mapping(self, node: yaml.Node, where: str, keys: dict[str, Key]) -> dict[str, Any]:
+        if not isinstance(node, yaml.MappingNode):
+            self.problem(node, where or "top level", "expected a mapping")
+            return {}
+        values: dict[str, Any] = {}
+        nodes: dict[str, yaml.Node] = {}
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            path = f"{where}.{key}" if where else key
+            if key in nodes:
+                self.problem(key_node, path, "duplicate key")
+                continue
+            nodes[key] = value_node
+            if key not in keys:
+                self.problem(key_node, path, "unknown key" + _suggest(key, keys))
+                continue
+            if key in ("targets", "dns", "host", "npm_registry") and keys is TOP_KEYS:
+                values[key] = value_node  # parsed by the caller, node by node
+                continue
+            try:
+                values[key] = keys[key].parse(self._constructor.construct_object(value_node, deep=True))
+            except ValueError as exc:
+                self.problem(value_node, path, str(exc))
+        for key, spec in keys.items():
+            if spec.required and key not in nodes:
+                self.problem(node, f"{where}.{key}" if where else key, "required key is missing")
+        return values
+
+
+def _suggest(key: str, keys: dict[str, Key]) -> str:
+    close = difflib.get_close_matches(key, list(keys), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def load_config(path: str | os.PathLike) -> Config:
+    """Read, validate and return the config at ``path``; raise ConfigError listing every problem."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([f"{source}: cannot read: {exc}"]) from None
+    return parse_config(text, source=source)
+
+
+def parse_config(text: str, source: str = "<string>") -> Config:
+    reader = _Reader(source)
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark else ""
+        raise ConfigError([f"{source}{line}: invalid YAML: {getattr(exc, 'problem', None) or exc}"]) from None
+    if root is None:
+        raise ConfigError([f"{source}: the file is empty; at least 'targets' is required"])
+    top = reader.mapping(root, "", TOP_KEYS)
+    targets = _targets(reader, top.get("targets"))
+    dns = _section(reader, top.get("dns"), "dns", DNS_KEYS)
+    include_hostname = dns.pop("include_hostname", True)
+    dns_cfg = DnsConfig(**dns)
+    if include_hostname:
+        dns_cfg = DnsConfig(names=_default_dns_names(dns_cfg.names), resolvers=dns_cfg.resolvers, timeout=dns_cfg.timeout)
+    host_cfg = HostConfig(**_section(reader, top.get("host"), "host", HOST_KEYS))
+    npm_cfg = NpmRegistryConfig(**_section(reader, top.get("npm_registry"), "npm_registry", NPM_KEYS))
+    if reader.problems:
+        raise ConfigError(reader.problems)
+    return Config(
+        targets=tuple(targets),
+        dns=dns_cfg,
+        host=host_cfg,
+        npm_registry=npm_cfg,
+        max_concurrency=top.get("max_concurrency", 64),
+        source=source,
+    )
+
+
+def _section(reader: _Reader, node: yaml.Node | None, where: str, keys: dict[str, Key]) -> dict[str, Any]:
+    return {} if node is None else reader.mapping(node, where, keys)
+
+
+def _targets(reader: _Reader, node: yaml.Node | None) -> list[Target]:
+    if node is None:
+        return []
+    if not isinstance(node, yaml.SequenceNode) or not node.value:
+        reader.problem(node, "targets", "expected a non-empty list of targets")
+        return []
+    targets, seen = [], set()
+    for index, item in enumerate(node.value):
+        where = f"targets[{index}]"
+        values = reader.mapping(item, where, TARGET_KEYS)
+        name = values.get("name")
+        if name in seen:
+            reader.problem(item, f"{where}.name", f"duplicate target name {name!r}")
+        seen.add(name)
+        if name is not None:
+            targets.append(_target(values))
+    return targets
+
+
+def _target(values: dict[str, Any]) -> Target:
+    project_dir = values.get("project_dir")
+    if project_dir is not None:
+        values["project_dir"] = project_dir.resolve()
+    return Target(**values)

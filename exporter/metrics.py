@@ -1,0 +1,163 @@
+"""Every metric the exporter emits: name, type, labels and HELP text, in one table.
+
+Probes add samples to a per-scrape :class:`Samples`; :func:`families` turns them into
+prometheus-client metric families. Nothing here outlives a scrape.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Iterator
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+
+@dataclass(frozen=True)
+class Spec:
+    kind: str  # "gauge" or "counter"
+    labels: tuple[str, ...]
+    help: str
+
+
+def _g(help: str, *labels: str) -> Spec:
+    return Spec("gauge", labels, help)
+
+
+def _c(help: str, *labels: str) -> Spec:
+    return Spec("counter", labels, help)
+
+
+T = "target"
+
+METRICS: dict[str, Spec] = {
+    # probe meta
+    "inventory_probe_success": _g("1 if the probe succeeded, 0 if it failed.", T, "probe"),
+    "inventory_probe_duration_seconds": _g("How long the probe took.", T, "probe"),
+    "inventory_probe_failure_info": _g(
+        "Why a probe failed: 1 for the failing probe's reason (connection_refused, timeout, http_status, "
+        "not_found, permission_denied, parse_error, locked, corrupt, mismatch, dns_error, internal_error).",
+        T, "probe", "reason",
+    ),
+    # port
+    "inventory_app_port_listening": _g("1 if a TCP connection to the app's port succeeded.", T, "port"),
+    "inventory_app_port_connect_seconds": _g("Time to establish a TCP connection to the app's port.", T, "port"),
+    "inventory_app_port_owner_info": _g(
+        "The process holding the app's port in LISTEN state (pid empty when not visible).", T, "port", "pid", "process"
+    ),
+    "inventory_app_port_conflict": _g(
+        "1 if the app's port is held by a process that is not one of app_process_names (a port conflict).", T, "port"
+    ),
+    # http
+    "inventory_http_up": _g("1 if the path answered with a 2xx or 3xx status.", T, "path", "kind"),
+    "inventory_http_status_code": _g("HTTP status code of the path (0 when no response).", T, "path", "kind"),
+    "inventory_http_response_seconds": _g(
+        "Time from request start to the end of the response body (capped read).", T, "path", "kind"
+    ),
+    "inventory_http_phase_seconds": _g(
+        "Per-phase request timing: connect (new connection only) and first_byte (headers received).",
+        T, "path", "kind", "phase",
+    ),
+    "inventory_http_content_length_bytes": _g("Bytes of response body read (capped).", T, "path", "kind"),
+    # proxy
+    "inventory_proxy_up": _g("1 if the front proxy answered HTTP at all (whatever the status).", T),
+    "inventory_proxy_status_code": _g("HTTP status code from the front proxy (502/504 = bad gateway; 0 = none).", T),
+    "inventory_proxy_response_seconds": _g("Time for the front proxy to answer.", T),
+    # database
+    "inventory_db_info": _g("The SQLite database being checked and where its path came from.", T, "path", "source"),
+    "inventory_db_file_exists": _g("1 if the SQLite database file exists.", T),
+    "inventory_db_file_size_bytes": _g("Size of the SQLite database file.", T),
+    "inventory_db_up": _g("1 if a read-only query on the database succeeded.", T),
+    "inventory_db_query_seconds": _g("Time to open the database read-only and run the check query.", T),
+    "inventory_db_tables": _g("Number of tables in the database schema.", T),
+    # prisma
+    "inventory_prisma_version_info": _g(
+        "Prisma package versions: source=installed (node_modules) or declared (package.json).",
+        T, "package", "version", "source",
+    ),
+    "inventory_prisma_version_mismatch": _g("1 if the installed prisma CLI and @prisma/client versions differ.", T),
+    "inventory_prisma_client_generated": _g("1 if node_modules/.prisma/client exists (prisma generate has run).", T),
+    "inventory_prisma_latest_version_info": _g(
+        "Latest published version of a Prisma package, from the configured npm registry.", T, "package", "version"
+    ),
+    "inventory_prisma_update_available": _g(
+        "1 if the registry's latest version differs from the installed one.", T, "package"
+    ),
+    # files and env
+    "inventory_config_file_present": _g(
+        "1 if the project config file exists (next.config stands for next.config.js/.mjs/.cjs/.ts).", T, "file"
+    ),
+    "inventory_env_var_present": _g("1 if the variable is set in one of the project's .env files.", T, "name"),
+    # webpack cache
+    "inventory_webpack_cache_present": _g("1 if .next/cache/webpack exists.", T),
+    "inventory_webpack_cache_writable": _g(
+        "1 if .next/cache/webpack (and every directory below it) is writable for the project owner.", T
+    ),
+    "inventory_webpack_cache_unwritable_paths": _g(
+        "Number of directories under .next/cache/webpack the project owner cannot write.", T
+    ),
+    # logs
+    "inventory_log_file_present": _g("1 if the app's log file exists.", T),
+    "inventory_log_age_seconds": _g("Seconds since the log file was last written.", T),
+    "inventory_log_size_bytes": _g("Size of the app's log file.", T),
+    "inventory_log_lines": _g("Lines by level (error, warn) in the recent tail of the log file.", T, "level"),
+    # host
+    "inventory_cpu_usage_ratio": _g("Host CPU busy ratio since the previous scrape (0-1)."),
+    "inventory_cpu_count": _g("Number of logical CPUs."),
+    "inventory_memory_usage_ratio": _g("Host memory in use, (total - available) / total."),
+    "inventory_memory_total_bytes": _g("Host memory total."),
+    "inventory_memory_available_bytes": _g("Host memory available."),
+    "inventory_disk_usage_ratio": _g("Filesystem used ratio, as df shows it.", "mountpoint"),
+    "inventory_disk_free_bytes": _g("Filesystem bytes free for unprivileged users.", "mountpoint"),
+    "inventory_load_average": _g("Host load average.", "window"),
+    "inventory_loopback_up": _g("1 if a datagram sent over 127.0.0.1 came back."),
+    "inventory_loopback_rtt_seconds": _g("Round trip of a datagram over 127.0.0.1."),
+    "inventory_dns_lookup_success": _g("1 if the name resolved through the resolver.", "name", "resolver"),
+    "inventory_dns_lookup_seconds": _g("Time the lookup took.", "name", "resolver"),
+    # exporter
+    "inventory_exporter_build_info": _g("Exporter build: version and Python version.", "version", "python_version"),
+    "inventory_exporter_scrape_duration_seconds": _g("How long this scrape took to collect."),
+    "inventory_exporter_targets": _g("Number of configured targets."),
+    "inventory_exporter_config_last_reload_successful": _g("1 if the last config (re)load succeeded."),
+    "inventory_exporter_config_last_reload_success_timestamp_seconds": _g(
+        "Unix time of the last successful config load."
+    ),
+}
+
+
+class Samples:
+    """Collects one scrape's samples; ``base`` labels (the target) are added to each."""
+
+    def __init__(self, base: dict[str, str] | None = None, store: list | None = None):
+        self.base = base or {}
+        self.store: list[tuple[str, dict[str, str], float]] = [] if store is None else store
+
+    def add(self, metric: str, value: float, /, **labels: str) -> None:
+        self.store.append((metric, {**self.base, **labels}, float(value)))
+
+    def scoped(self, **base: str) -> "Samples":
+        return Samples({**self.base, **base}, self.store)
+
+    def value(self, name: str, /, **labels: str) -> float | None:
+        """The first sample of ``name`` whose labels include ``labels`` (for diagnosis and tests)."""
+        for sample_name, sample_labels, value in self.store:
+            if sample_name == name and all(sample_labels.get(k) == v for k, v in labels.items()):
+                return value
+        return None
+
+    def matching(self, name: str, /, **labels: str) -> Iterator[tuple[dict[str, str], float]]:
+        for sample_name, sample_labels, value in self.store:
+            if sample_name == name and all(sample_labels.get(k) == v for k, v in labels.items()):
+                yield sample_labels, value
+
+
+def families(samples: Iterable[tuple[str, dict[str, str], float]]) -> list[Metric]:
+    """Group samples into metric families in METRICS order; a sample of an unknown metric is a bug."""
+    built: dict[str, Metric] = {}
+    for name, labels, value in samples:
+        family = built.get(name)
+        spec = METRICS[name]
+        if family is None:
+            cls = CounterMetricFamily if spec.kind == "counter" else GaugeMetricFamily
+            family = built[name] = cls(name, spec.help, labels=spec.labels)
+        family.add_metric([str(labels.get(label, "")) for label in spec.labels], value)
+    return [built[name] for name in METRICS if name in built]

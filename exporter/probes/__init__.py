@@ -1,0 +1,56 @@
+"""The probe table: adding a probe is one module, one entry here, and one test file.
+
+A target probe is ``async (target, ctx, out, deadline) -> Outcome``; a host probe takes the
+whole config in place of the target. ``applies`` says whether a target's config enables it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from exporter.config import Target
+from exporter.probing import ProbeFn
+from exporter.probes.database import probe_database
+from exporter.probes.dns import probe_dns
+from exporter.probes.files import probe_files
+from exporter.probes.host import probe_host
+from exporter.probes.http import probe_http
+from exporter.probes.logs import probe_logs
+from exporter.probes.loopback import probe_loopback
+from exporter.probes.port import probe_port
+from exporter.probes.prisma import probe_prisma
+from exporter.probes.proxy import probe_proxy
+from exporter.probes.webpack_cache import probe_webpack_cache
+
+
+@dataclass(frozen=True)
+class TargetProbe:
+    fn: ProbeFn
+    applies: Callable[[Target], bool]
+
+
+def _always(target: Target) -> bool:
+    return True
+
+
+def _has_project(target: Target) -> bool:
+    return target.project_dir is not None
+
+
+TARGET_PROBES: dict[str, TargetProbe] = {
+    "port": TargetProbe(probe_port, _always),
+    "http": TargetProbe(probe_http, lambda t: bool(t.endpoints or t.static_paths)),
+    "proxy": TargetProbe(probe_proxy, lambda t: t.proxy_url is not None),
+    "database": TargetProbe(probe_database, lambda t: t.project_dir is not None or t.database is not None),
+    "prisma": TargetProbe(probe_prisma, _has_project),
+    "files": TargetProbe(probe_files, _has_project),
+    "webpack_cache": TargetProbe(probe_webpack_cache, _has_project),
+    "logs": TargetProbe(probe_logs, lambda t: t.log_file is not None),
+}
+
+HOST_PROBES: dict[str, ProbeFn] = {
+    "host": probe_host,
+    "loopback": probe_loopback,
+    "dns": probe_dns,
+}

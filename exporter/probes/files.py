@@ -1,0 +1,49 @@
+"""Are the project's key config files there, and are the required env vars set?"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from exporter.config import Target
+from exporter.metrics import Samples
+from exporter.probing import Deadline, Outcome, ProbeContext
+from exporter.project import OutsideProject, env_files, inside
+
+# Logical name -> the file names that satisfy it.
+CONFIG_FILES: dict[str, tuple[str, ...]] = {
+    "package.json": ("package.json",),
+    "next.config": ("next.config.js", "next.config.mjs", "next.config.cjs", "next.config.ts"),
+    ".env": (".env",),
+    "prisma/schema.prisma": ("prisma/schema.prisma",),
+}
+
+
+def present(project_dir: Path, names: tuple[str, ...]) -> bool:
+    for name in names:
+        try:
+            if inside(project_dir, name).is_file():
+                return True
+        except OutsideProject:
+            continue
+    return False
+
+
+def read_files(project_dir: Path, env_vars: tuple[str, ...]) -> tuple[dict[str, bool], dict[str, bool]]:
+    files = {logical: present(project_dir, names) for logical, names in CONFIG_FILES.items()}
+    variables: set[str] = set()
+    for values in env_files(project_dir).values():
+        variables.update(k for k, v in values.items() if v != "")
+    return files, {name: name in variables for name in env_vars}
+
+
+async def probe_files(target: Target, ctx: ProbeContext, out: Samples, deadline: Deadline) -> Outcome:
+    assert target.project_dir is not None
+    if not target.project_dir.is_dir():
+        return Outcome.fail("not_found", f"project_dir {target.project_dir} is not a directory")
+    files, variables = await ctx.blocking(deadline, read_files, target.project_dir, target.env_vars)
+    for name, found in files.items():
+        out.add("inventory_config_file_present", int(found), file=name)
+    for name, found in variables.items():
+        out.add("inventory_env_var_present", int(found), name=name)
+    missing = [n for n, f in files.items() if not f] + [n for n, f in variables.items() if not f]
+    return Outcome.fail("not_found", "missing: " + ", ".join(missing)) if missing else Outcome.success()

@@ -1,0 +1,52 @@
+"""Is the app writing its log, and how many errors and warnings are in its recent tail?"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from pathlib import Path
+
+from exporter.config import Target
+from exporter.metrics import Samples
+from exporter.probing import Deadline, Outcome, ProbeContext
+from exporter.project import inside
+
+TAIL_BYTES = 64 * 1024
+LEVELS = {
+    "error": re.compile(rb"\b(error|err|fatal|critical)\b|\xe2\xa8\xaf", re.I),
+    "warn": re.compile(rb"\b(warn|warning)\b|\xe2\x9a\xa0", re.I),
+}
+
+
+def read_tail(path: Path) -> tuple[os.stat_result, dict[str, int]]:
+    with open(path, "rb") as handle:
+        st = os.fstat(handle.fileno())
+        handle.seek(max(st.st_size - TAIL_BYTES, 0))
+        tail = handle.read(TAIL_BYTES)
+    lines = tail.splitlines()
+    if st.st_size > TAIL_BYTES and lines:
+        lines = lines[1:]  # the first line of a tail is usually cut
+    return st, {level: sum(1 for line in lines if rx.search(line)) for level, rx in LEVELS.items()}
+
+
+def log_path(target: Target) -> Path:
+    assert target.log_file is not None
+    if target.log_file.is_absolute() or target.project_dir is None:
+        return target.log_file
+    return inside(target.project_dir, target.log_file)
+
+
+async def probe_logs(target: Target, ctx: ProbeContext, out: Samples, deadline: Deadline) -> Outcome:
+    try:
+        st, counts = await ctx.blocking(deadline, lambda: read_tail(log_path(target)))
+    except OSError as exc:
+        out.add("inventory_log_file_present", 0)
+        reason = "permission_denied" if isinstance(exc, PermissionError) else "not_found"
+        return Outcome.fail(reason, f"{target.log_file}: {exc.strerror or exc}")
+    out.add("inventory_log_file_present", 1)
+    out.add("inventory_log_age_seconds", max(time.time() - st.st_mtime, 0.0))
+    out.add("inventory_log_size_bytes", st.st_size)
+    for level, count in counts.items():
+        out.add("inventory_log_lines", count, level=level)
+    return Outcome.success()

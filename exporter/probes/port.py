@@ -1,0 +1,63 @@
+"""Is the app listening on its port, and which process holds it?
+
+The incident's root cause: nothing listened on 3001, so nginx answered 502.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import psutil
+
+from exporter.config import Target
+from exporter.metrics import Samples
+from exporter.probing import Deadline, Outcome, ProbeContext, classify_os_error
+
+
+async def probe_port(target: Target, ctx: ProbeContext, out: Samples, deadline: Deadline) -> Outcome:
+    port = str(target.app_port)
+    started = time.perf_counter()
+    try:
+        _, writer = await asyncio.wait_for(
+            asyncio.open_connection(target.app_host, target.app_port), timeout=deadline.remaining()
+        )
+    except (OSError, asyncio.TimeoutError) as exc:
+        out.add("inventory_app_port_listening", 0, port=port)
+        return Outcome.fail(classify_os_error(exc), f"{target.app_host}:{port}: {exc!r}")
+    out.add("inventory_app_port_connect_seconds", time.perf_counter() - started, port=port)
+    out.add("inventory_app_port_listening", 1, port=port)
+    writer.close()
+    owner = await ctx.blocking(deadline, listening_owner, target.app_port)
+    if owner is None:
+        return Outcome.success()
+    pid, process = owner
+    out.add("inventory_app_port_owner_info", 1, port=port, pid=pid, process=process)
+    conflict = bool(process) and not is_app_process(process, target.app_process_names)
+    out.add("inventory_app_port_conflict", int(conflict), port=port)
+    if conflict:
+        return Outcome.fail("conflict", f"port {port} held by {process} (pid {pid})")
+    return Outcome.success()
+
+
+def is_app_process(process: str, names: tuple[str, ...]) -> bool:
+    return any(process == name or process.startswith(name) for name in names)
+
+
+def listening_owner(port: int) -> tuple[str, str] | None:
+    """(pid, process name) of the socket listening on ``port``; ('', '') when not visible to us."""
+    try:
+        connections = psutil.net_connections(kind="tcp")
+    except (psutil.Error, OSError):
+        return ("", "")
+    for conn in connections:
+        if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
+            return (str(conn.pid), process_name(conn.pid)) if conn.pid else ("", "")
+    return None
+
+
+def process_name(pid: int) -> str:
+    try:
+        return psutil.Process(pid).name()
+    except (psutil.Error, OSError):
+        return ""

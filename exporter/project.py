@@ -1,0 +1,146 @@
+"""Reading the monitored project's files, read-only, without following links out of it.
+
+Everything here is blocking and is called through ``ProbeContext.blocking``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+ENV_FILES = (
+    ".env",
+    ".env.local",
+    ".env.production",
+    ".env.production.local",
+    ".env.development",
+    ".env.development.local",
+    "prisma/.env",
+)
+SCHEMA_FILE = "prisma/schema.prisma"
+_ENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.]*)\s*=\s*(.*?)\s*$")
+_DATASOURCE = re.compile(r"datasource\s+\w+\s*\{(.*?)\}", re.S)
+_PROVIDER = re.compile(r"^\s*provider\s*=\s*\"([^\"]*)\"", re.M)
+_URL_ENV = re.compile(r"^\s*url\s*=\s*env\(\s*\"([^\"]+)\"\s*\)", re.M)
+_URL_LITERAL = re.compile(r"^\s*url\s*=\s*\"([^\"]*)\"", re.M)
+
+
+class OutsideProject(PermissionError):
+    """A path that resolves (through a link or ..) outside the project directory."""
+
+
+def inside(project_dir: Path, relative: str | Path) -> Path:
+    """``project_dir/relative``, refusing any path whose real location leaves the project."""
+    root = project_dir.resolve()
+    candidate = (root / relative).resolve()
+    if candidate != root and root not in candidate.parents:
+        raise OutsideProject(f"{relative} resolves outside the project ({candidate})")
+    return candidate
+
+
+def read_text(project_dir: Path, relative: str | Path, limit: int = 1 << 20) -> str:
+    with open(inside(project_dir, relative), "rb") as handle:
+        return handle.read(limit).decode("utf-8", errors="replace")
+
+
+def parse_env(text: str) -> dict[str, str]:
+    """The variables of a dotenv file (quotes stripped; comments and blank lines ignored)."""
+    values: dict[str, str] = {}
+    for line in text.splitlines():
+        if line.lstrip().startswith("#"):
+            continue
+        match = _ENV_LINE.match(line)
+        if not match:
+            continue
+        key, value = match.groups()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        else:
+            value = value.split(" #", 1)[0].strip()
+        values[key] = value
+    return values
+
+
+def env_files(project_dir: Path) -> dict[str, dict[str, str]]:
+    """Each existing dotenv file of the project, parsed; unreadable ones are skipped."""
+    found = {}
+    for name in ENV_FILES:
+        try:
+            found[name] = parse_env(read_text(project_dir, name))
+        except (OSError, UnicodeError):
+            continue
+    return found
+
+
+@dataclass(frozen=True)
+class Datasource:
+    provider: str | None
+    url_env: str | None
+    url: str | None
+
+
+def parse_datasource(schema: str) -> Datasource:
+    block = _DATASOURCE.search(schema)
+    if not block:
+        return Datasource(None, None, None)
+    body = block.group(1)
+    provider = _PROVIDER.search(body)
+    env = _URL_ENV.search(body)
+    literal = _URL_LITERAL.search(body)
+    return Datasource(
+        provider.group(1) if provider else None,
+        env.group(1) if env else None,
+        literal.group(1) if literal else None,
+    )
+
+
+@dataclass(frozen=True)
+class DatabaseLocation:
+    path: Path | None
+    source: str  # config, env, schema, or none
+    problem: str = ""
+
+
+def locate_database(project_dir: Path | None, configured: Path | None) -> DatabaseLocation:
+    """Where the SQLite file is, resolved as Prisma resolves it (relative to prisma/schema.prisma)."""
+    if configured is not None:
+        if configured.is_absolute() or project_dir is None:
+            return DatabaseLocation(configured, "config")
+        return DatabaseLocation(project_dir / configured, "config")
+    if project_dir is None:
+        return DatabaseLocation(None, "none", "no project_dir or database configured")
+    try:
+        source = parse_datasource(read_text(project_dir, SCHEMA_FILE))
+    except OSError:
+        source = Datasource(None, "DATABASE_URL", None)
+    if source.provider not in (None, "sqlite"):
+        return DatabaseLocation(None, "schema", f"datasource provider is {source.provider}, not sqlite")
+    url, origin = source.url, "schema"
+    if url is None:
+        name = source.url_env or "DATABASE_URL"
+        url, origin = _env_value(project_dir, name), "env"
+        if url is None:
+            return DatabaseLocation(None, "env", f"{name} is not set in the project's .env")
+    return DatabaseLocation(sqlite_path(project_dir, url), origin)
+
+
+def _env_value(project_dir: Path, name: str) -> str | None:
+    for values in env_files(project_dir).values():
+        if name in values:
+            return values[name]
+    return None
+
+
+def sqlite_path(project_dir: Path, url: str) -> Path | None:
+    """``file:./dev.db`` relative to the schema's directory, as Prisma does; None if not a file: URL."""
+    if not url.startswith("file:"):
+        return None
+    path = url[len("file:"):].split("?", 1)[0]
+    if path.startswith("//"):
+        path = path[2:]
+    candidate = Path(path)
+    if candidate.is_absolute():
+        return candidate
+    return Path(os.path.normpath(project_dir / "prisma" / candidate))

@@ -1,0 +1,93 @@
+"""One scrape: run every applicable probe under one deadline and gather the samples.
+
+Probes run concurrently (bounded by ``max_concurrency`` targets at a time). A probe that
+overruns the deadline, or fails unexpectedly, becomes ``success 0`` with a reason: a scrape
+always answers, in time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from exporter.config import Config, Target
+from exporter.logs import fields
+from exporter.metrics import Samples
+from exporter.probes import HOST_PROBES, TARGET_PROBES
+from exporter.probing import Deadline, Outcome, ProbeContext, ProbeFn
+
+log = logging.getLogger("exporter.scrape")
+GRACE = 0.02  # the outer guard fires just after the deadline every inner await was given
+
+
+@dataclass
+class TargetResult:
+    target: Target
+    samples: Samples
+    outcomes: dict[str, Outcome] = field(default_factory=dict)
+
+
+async def run_probe(name: str, fn: ProbeFn, subject: Any, ctx: ProbeContext, out: Samples, deadline: Deadline) -> Outcome:
+    started = time.perf_counter()
+    try:
+        async with asyncio.timeout(deadline.remaining() + GRACE):
+            outcome = await fn(subject, ctx, out, deadline)
+    except TimeoutError:
+        outcome = Outcome.fail("timeout", f"deadline of the scrape reached after {time.perf_counter() - started:.3f}s")
+    except Exception as exc:  # a probe bug must not fail the scrape
+        log.exception("probe crashed", extra=fields(probe=name, target=out.base.get("target", "")))
+        outcome = Outcome.fail("internal_error", repr(exc))
+    out.add("inventory_probe_success", int(outcome.ok), probe=name)
+    out.add("inventory_probe_duration_seconds", time.perf_counter() - started, probe=name)
+    if not outcome.ok:
+        out.add("inventory_probe_failure_info", 1, probe=name, reason=outcome.reason or "internal_error")
+        log.debug("probe failed", extra=fields(probe=name, target=out.base.get("target", ""), reason=outcome.reason, detail=outcome.detail))
+    return outcome
+
+
+async def probe_target(target: Target, ctx: ProbeContext, store: list, deadline: Deadline) -> TargetResult:
+    out = Samples({"target": target.name}, store)
+    result = TargetResult(target, out)
+    dl = deadline.capped(target.timeout)
+    probes = [(name, p.fn) for name, p in TARGET_PROBES.items() if p.applies(target)]
+    outcomes = await asyncio.gather(*(run_probe(name, fn, target, ctx, out, dl) for name, fn in probes))
+    result.outcomes = dict(zip((name for name, _ in probes), outcomes))
+    return result
+
+
+async def probe_host(cfg: Config, ctx: ProbeContext, store: list, deadline: Deadline) -> dict[str, Outcome]:
+    out = Samples({"target": ""}, store)
+    dl = deadline.capped(max((t.timeout for t in cfg.targets), default=5.0))
+    outcomes = await asyncio.gather(*(run_probe(name, fn, cfg, ctx, out, dl) for name, fn in HOST_PROBES.items()))
+    return dict(zip(HOST_PROBES, outcomes))
+
+
+@dataclass
+class ScrapeResult:
+    store: list
+    targets: list[TargetResult]
+    host: dict[str, Outcome]
+
+
+async def scrape(
+    cfg: Config, ctx: ProbeContext, deadline: Deadline, targets: list[Target] | None = None, host: bool = True
+) -> ScrapeResult:
+    """Probe ``targets`` (all by default) and, if ``host``, the host-level probes, concurrently."""
+    store: list = []
+    limit = asyncio.Semaphore(cfg.max_concurrency)
+
+    async def bounded(target: Target) -> TargetResult:
+        async with limit:
+            return await probe_target(target, ctx, store, deadline)
+
+    chosen = list(cfg.targets) if targets is None else targets
+    host_task = probe_host(cfg, ctx, store, deadline) if host else _nothing()
+    *results, host_outcomes = await asyncio.gather(*(bounded(t) for t in chosen), host_task)
+    return ScrapeResult(store, list(results), host_outcomes)
+
+
+async def _nothing() -> dict[str, Outcome]:
+    return {}

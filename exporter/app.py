@@ -24,6 +24,7 @@ from exporter.httpclient import make_session
 from exporter.logs import fields
 from exporter.metrics import Samples, families
 from exporter.probing import Deadline, ProbeContext
+from exporter.report import build_report, render_html_body
 from exporter.scrape import ScrapeResult, scrape
 
 log = logging.getLogger("exporter.app")
@@ -150,9 +151,9 @@ def exporter_samples(state: State, store: list, started: float) -> None:
     out.add("inventory_exporter_scrape_duration_seconds", time.perf_counter() - started)
 
 
-async def run_scrape(state: State, request: web.Request, **kwargs) -> ScrapeResult:
+async def run_scrape(state: State, request: web.Request, deadline: Deadline | None = None, **kwargs) -> ScrapeResult:
     assert state.ctx is not None
-    deadline = scrape_deadline(request, state.timeout_offset)
+    deadline = deadline or scrape_deadline(request, state.timeout_offset)
     return await scrape(state.config, state.ctx, deadline, **kwargs)
 
 
@@ -194,22 +195,30 @@ async def reload_handler(request: web.Request) -> web.Response:
     raise web.HTTPInternalServerError(text=f"config reload failed, previous config kept:\n{state.reload_error}\n")
 
 
+LANDING_TIMEOUT = 5.0
+
+
 async def landing_page(request: web.Request) -> web.Response:
+    """Links, and the live diagnosis of every target: plain HTML, fresh on each load."""
     state = request.app[STATE]
-    rows = "".join(
-        f'<li><a href="probe?target={html.escape(t.name)}">{html.escape(t.name)}</a> '
-        f"&mdash; {html.escape(t.app_url)}</li>"
-        for t in state.config.targets
+    lang = "zh-CN" if request.query.get("lang") == "zh-CN" else "en"
+    result = await run_scrape(state, request, deadline=Deadline(LANDING_TIMEOUT))
+    loop = asyncio.get_running_loop()
+    report = await loop.run_in_executor(
+        state.ctx.executor, build_report, state.config, result.store, result.diagnoses, result.host_diagnosis
     )
+    body = render_html_body(report, lang)
+    other = ("zh-CN", "中文") if lang == "en" else ("en", "English")
     page = f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>inventory-exporter</title></head>
-<body><h1>inventory-exporter {html.escape(__version__)}</h1>
-<p>Watches the smart-inventory stack (Next.js, Prisma/SQLite, nginx) and says why it is down.</p>
-<ul><li><a href="metrics">Metrics</a></li><li><a href="-/healthy">Health</a></li><li><a href="-/ready">Readiness</a></li></ul>
-<h2>Targets</h2><ul>{rows}</ul>
-<p>Config: {html.escape(state.config.source)}</p>
+<html lang="{lang}"><head><meta charset="utf-8"><title>inventory-exporter</title>
+<style>body{{font-family:sans-serif;max-width:60em;margin:1em auto;padding:0 1em}}pre{{background:#f4f4f4;padding:.5em;white-space:pre-wrap}}small{{color:#666;font-weight:normal}}</style>
+</head><body><h1>inventory-exporter {html.escape(__version__)}</h1>
+<p>Watches the smart-inventory stack (Next.js, Prisma/SQLite, nginx) and says why it is down.
+<a href="metrics">Metrics</a> · <a href="-/healthy">Health</a> · <a href="-/ready">Readiness</a> ·
+<a href="?lang={other[0]}">{other[1]}</a> · config: {html.escape(state.config.source)}</p>
+{body}
 </body></html>"""
-    return web.Response(text=page, content_type="text/html")
+    return web.Response(text=page, content_type="text/html", headers={"Cache-Control": "no-store"})
 
 
 def state_from_file(config_file: Path | None, timeout_offset: float, default: Callable[[], Config]) -> State:

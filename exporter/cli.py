@@ -22,7 +22,8 @@ log = logging.getLogger("exporter")
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="inventory-exporter",
-        description="Prometheus exporter for the smart-inventory stack (Next.js + Prisma/SQLite + nginx).",
+        description="Prometheus exporter for the smart-inventory stack (Next.js + Prisma/SQLite + nginx). "
+        "Run 'inventory-exporter diagnose --help' for the one-shot diagnosis report.",
     )
     parser.add_argument("--config.file", dest="config_file", type=Path, help="YAML config (default: embedded default)")
     parser.add_argument("--config.check", dest="config_check", action="store_true", help="validate the config and exit")
@@ -42,6 +43,11 @@ def split_listen(address: str) -> tuple[str | None, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["diagnose"]:
+        from exporter.diagnose_cli import main as diagnose_main
+
+        return diagnose_main(argv[1:])
     args = build_parser().parse_args(argv)
     logs.setup(args.log_level, args.log_format)
     try:

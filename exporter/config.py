@@ -7,6 +7,8 @@ Errors name the file, the line and the key path, e.g.
 from __future__ import annotations
 
 import difflib
+import ipaddress
+import math
 import os
 import re
 import socket
@@ -113,14 +115,21 @@ def parse_duration(value: Any) -> float:
     if isinstance(value, bool):
         raise ValueError("expected a duration such as 5s or 500ms")
     if isinstance(value, (int, float)):
-        seconds = float(value)
+        try:
+            seconds = float(value)
+        except OverflowError:
+            seconds = math.inf
     else:
         match = _DURATION_RE.match(str(value).strip())
         if not match:
             raise ValueError(f"{value!r} is not a duration (use e.g. 5s, 500ms, 2m)")
         seconds = float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+    if math.isnan(seconds):
+        raise ValueError(f"{value!r} is not a duration (use e.g. 5s, 500ms, 2m)")
     if seconds <= 0:
         raise ValueError("duration must be greater than zero")
+    if math.isinf(seconds):
+        raise ValueError("duration must be finite")
     return seconds
 
 
@@ -163,7 +172,10 @@ def _url_path(value: Any) -> str:
 
 
 def _path(value: Any) -> Path:
-    return Path(os.path.expanduser(_str(value)))
+    value = _str(value)
+    if "\0" in value:
+        raise ValueError("a path cannot contain a NUL character")
+    return Path(os.path.expanduser(value))
 
 
 def _positive_int(value: Any) -> int:
@@ -178,9 +190,17 @@ def _resolver(value: Any) -> str:
         return value
     host, sep, port = value.rpartition(":")
     host = host.strip("[]")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"{value!r}: expected 'system' or host:port")
+    if not sep or not re.fullmatch(r"[0-9]{1,5}", port) or not 0 < int(port) < 65536 or not _is_ip(host):
+        raise ValueError(f"{value!r}: expected 'system' or an IP address and port, e.g. 127.0.0.1:53 or [::1]:53")
     return value
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def _list_of(item: Callable[[Any], Any]) -> Callable[[Any], tuple]:
@@ -239,7 +259,6 @@ class _Reader:
     def __init__(self, source: str):
         self.source = source
         self.problems: list[str] = []
-        self._constructor = yaml.constructor.SafeConstructor()
 
     def problem(self, node: yaml.Node | None, where: str, reason: str) -> None:
         line = f":{node.start_mark.line + 1}" if node is not None else ""
@@ -252,7 +271,7 @@ class _Reader:
         values: dict[str, Any] = {}
         nodes: dict[str, yaml.Node] = {}
         for key_node, value_node in node.value:
-            key = str(key_node.value)
+            key = _key_text(key_node)
             path = f"{where}.{key}" if where else key
             if key in nodes:
                 self.problem(key_node, path, "duplicate key")
@@ -265,13 +284,32 @@ class _Reader:
                 values[key] = value_node  # parsed by the caller, node by node
                 continue
             try:
-                values[key] = keys[key].parse(self._constructor.construct_object(value_node, deep=True))
+                values[key] = keys[key].parse(_construct(value_node))
             except ValueError as exc:
                 self.problem(value_node, path, str(exc))
         for key, spec in keys.items():
             if spec.required and key not in nodes:
                 self.problem(node, f"{where}.{key}" if where else key, "required key is missing")
         return values
+
+
+def _key_text(node: yaml.Node) -> str:
+    """A mapping key as the error message shows it; non-scalar keys get a placeholder."""
+    if isinstance(node, yaml.ScalarNode):
+        return str(node.value)
+    return "[...]" if isinstance(node, yaml.SequenceNode) else "{...}"
+
+
+def _construct(node: yaml.Node) -> Any:
+    """The Python value of ``node``; YAML that has no plain value (unknown tags, unhashable keys,
+    recursive aliases, absurd nesting) becomes a ValueError like any other bad value."""
+    try:
+        # A fresh constructor each time: a failed construction leaves state behind.
+        return yaml.constructor.SafeConstructor().construct_object(node, deep=True)
+    except yaml.YAMLError as exc:
+        raise ValueError(getattr(exc, "problem", None) or str(exc)) from None
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
 
 
 def _suggest(key: str, keys: dict[str, Key]) -> str:
@@ -297,6 +335,8 @@ def parse_config(text: str, source: str = "<string>") -> Config:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark else ""
         raise ConfigError([f"{source}{line}: invalid YAML: {getattr(exc, 'problem', None) or exc}"]) from None
+    except RecursionError:
+        raise ConfigError([f"{source}: invalid YAML: nested too deeply"]) from None
     if root is None:
         raise ConfigError([f"{source}: the file is empty; at least 'targets' is required"])
     top = reader.mapping(root, "", TOP_KEYS)
@@ -335,7 +375,7 @@ def _targets(reader: _Reader, node: yaml.Node | None) -> list[Target]:
         where = f"targets[{index}]"
         values = reader.mapping(item, where, TARGET_KEYS)
         name = values.get("name")
-        if name in seen:
+        if name is not None and name in seen:
             reader.problem(item, f"{where}.name", f"duplicate target name {name!r}")
         seen.add(name)
         if name is not None:

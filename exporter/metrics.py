@@ -62,6 +62,12 @@ METRICS: dict[str, Spec] = {
     "inventory_proxy_up": _g("1 if the front proxy answered HTTP at all (whatever the status).", T),
     "inventory_proxy_status_code": _g("HTTP status code from the front proxy (502/504 = bad gateway; 0 = none).", T),
     "inventory_proxy_response_seconds": _g("Time for the front proxy to answer.", T),
+    "inventory_proxy_upstream_errors_total": _c(
+        "Upstream failures nginx logged in its error log since the exporter started, by class.", T, "reason"
+    ),
+    "inventory_proxy_upstream_errors_recent": _g(
+        "Upstream failures nginx logged in the last 5 minutes, by class.", T, "reason"
+    ),
     # database
     "inventory_db_info": _g("The SQLite database being checked and where its path came from.", T, "path", "source"),
     "inventory_db_file_exists": _g("1 if the SQLite database file exists.", T),
@@ -113,6 +119,13 @@ METRICS: dict[str, Spec] = {
     "inventory_loopback_rtt_seconds": _g("Round trip of a datagram over 127.0.0.1."),
     "inventory_dns_lookup_success": _g("1 if the name resolved through the resolver.", "name", "resolver"),
     "inventory_dns_lookup_seconds": _g("Time the lookup took.", "name", "resolver"),
+    # diagnosis
+    "inventory_finding": _g(
+        "1 while the diagnosis finding is active, 0 when checked and clear; severity critical/warning/info "
+        "mirrors the incident report's high/medium/low priorities (host findings have an empty target).",
+        T, "check", "severity",
+    ),
+    "inventory_root_cause_info": _g("The one root cause the diagnosis chose for the target (none when healthy).", T, "cause"),
     # exporter
     "inventory_exporter_build_info": _g("Exporter build: version and Python version.", "version", "python_version"),
     "inventory_exporter_scrape_duration_seconds": _g("How long this scrape took to collect."),

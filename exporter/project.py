@@ -20,7 +20,18 @@ ENV_FILES = (
     "prisma/.env",
 )
 SCHEMA_FILE = "prisma/schema.prisma"
-_ENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.]*)\s*=\s*(.*?)\s*$")
+# Where a variable is set in more than one file, the first of these wins, as in Next.js
+# (.env.$(NODE_ENV).local, .env.local, .env.$(NODE_ENV), .env), then Prisma's prisma/.env.
+ENV_PRECEDENCE = (
+    ".env.development.local",
+    ".env.production.local",
+    ".env.local",
+    ".env.development",
+    ".env.production",
+    ".env",
+    "prisma/.env",
+)
+_ENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*=\s*(.*?)\s*$")
 _DATASOURCE = re.compile(r"datasource\s+\w+\s*\{(.*?)\}", re.S)
 _PROVIDER = re.compile(r"^\s*provider\s*=\s*\"([^\"]*)\"", re.M)
 _URL_ENV = re.compile(r"^\s*url\s*=\s*env\(\s*\"([^\"]+)\"\s*\)", re.M)
@@ -55,10 +66,11 @@ def parse_env(text: str) -> dict[str, str]:
         if not match:
             continue
         key, value = match.groups()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-            value = value[1:-1]
+        close = value.find(value[0], 1) if value[:1] in ("'", '"', "`") else -1
+        if close != -1:
+            value = value[1:close]  # a quoted value ends at its closing quote; a comment may follow
         else:
-            value = value.split(" #", 1)[0].strip()
+            value = value.split("#", 1)[0].strip()  # as dotenv: # starts a comment in an unquoted value
         values[key] = value
     return values
 
@@ -101,6 +113,7 @@ class DatabaseLocation:
     path: Path | None
     source: str  # config, env, schema, or none
     problem: str = ""
+    reason: str = "not_found"  # why there is no path: not_found or unsupported
 
 
 def locate_database(project_dir: Path | None, configured: Path | None) -> DatabaseLocation:
@@ -116,20 +129,26 @@ def locate_database(project_dir: Path | None, configured: Path | None) -> Databa
     except OSError:
         source = Datasource(None, "DATABASE_URL", None)
     if source.provider not in (None, "sqlite"):
-        return DatabaseLocation(None, "schema", f"datasource provider is {source.provider}, not sqlite")
-    url, origin = source.url, "schema"
+        return DatabaseLocation(
+            None, "schema", f"datasource provider is {source.provider}, not sqlite", "unsupported"
+        )
+    url, origin, name = source.url, "schema", "the datasource url"
     if url is None:
         name = source.url_env or "DATABASE_URL"
         url, origin = _env_value(project_dir, name), "env"
-        if url is None:
+        if not url:
             return DatabaseLocation(None, "env", f"{name} is not set in the project's .env")
-    return DatabaseLocation(sqlite_path(project_dir, url), origin)
+    path = sqlite_path(project_dir, url)
+    if path is None:
+        return DatabaseLocation(None, origin, f"{name} is not a SQLite file: URL", "unsupported")
+    return DatabaseLocation(path, origin)
 
 
 def _env_value(project_dir: Path, name: str) -> str | None:
-    for values in env_files(project_dir).values():
-        if name in values:
-            return values[name]
+    found = env_files(project_dir)
+    for file in ENV_PRECEDENCE:
+        if name in found.get(file, {}):
+            return found[file][name]
     return None
 
 

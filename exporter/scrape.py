@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from exporter.config import Config, Target
+from exporter.diagnosis import Diagnosis, add_samples, diagnose_host, diagnose_target
 from exporter.logs import fields
 from exporter.metrics import Samples
 from exporter.probes import HOST_PROBES, TARGET_PROBES
@@ -70,6 +71,8 @@ class ScrapeResult:
     store: list
     targets: list[TargetResult]
     host: dict[str, Outcome]
+    diagnoses: list[Diagnosis] = field(default_factory=list)
+    host_diagnosis: Diagnosis | None = None
 
 
 async def scrape(
@@ -86,7 +89,13 @@ async def scrape(
     chosen = list(cfg.targets) if targets is None else targets
     host_task = probe_host(cfg, ctx, store, deadline) if host else _nothing()
     *results, host_outcomes = await asyncio.gather(*(bounded(t) for t in chosen), host_task)
-    return ScrapeResult(store, list(results), host_outcomes)
+    result = ScrapeResult(store, list(results), host_outcomes)
+    result.diagnoses = [diagnose_target(store, t.name) for t in chosen]
+    result.host_diagnosis = diagnose_host(store) if host else None
+    out = Samples(store=store)
+    for diagnosis in result.diagnoses + ([result.host_diagnosis] if host else []):
+        add_samples(diagnosis, out)
+    return result
 
 
 async def _nothing() -> dict[str, Outcome]:

@@ -21,6 +21,7 @@ from exporter.probes.loopback import probe_loopback
 from exporter.probes.port import probe_port
 from exporter.probes.prisma import probe_prisma
 from exporter.probes.proxy import probe_proxy
+from exporter.probes.proxy_log import probe_proxy_log
 from exporter.probes.webpack_cache import probe_webpack_cache
 
 
@@ -42,6 +43,7 @@ TARGET_PROBES: dict[str, TargetProbe] = {
     "port": TargetProbe(probe_port, _always),
     "http": TargetProbe(probe_http, lambda t: bool(t.endpoints or t.static_paths)),
     "proxy": TargetProbe(probe_proxy, lambda t: t.proxy_url is not None),
+    "proxy_log": TargetProbe(probe_proxy_log, lambda t: t.proxy_error_log is not None),
     "database": TargetProbe(probe_database, lambda t: t.project_dir is not None or t.database is not None),
     "prisma": TargetProbe(probe_prisma, _has_project),
     "files": TargetProbe(probe_files, _has_project),

@@ -2,10 +2,20 @@
 
 The database is opened with ``mode=ro`` and ``query_only``: the exporter never creates,
 locks for writing, or journals anything in the monitored project.
+
+A WAL-mode database is the one exception to plain ``mode=ro``: SQLite cannot read it without
+a ``-wal`` and ``-shm`` file, and a read-only connection creates them when they are missing (and
+cannot remove them on close), which would leave files in the project. Their absence means that
+no connection has the database open (every WAL connection keeps the ``-wal`` file until the last
+one closes), so there is no lock to miss and nothing in a WAL to read: the file alone is the
+whole database, and it is read with ``immutable=1``. When the ``-wal`` file exists (the app is
+running), it is read with ``mode=ro`` through the existing files, so locks and uncheckpointed
+commits are seen as any reader sees them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
 import time
@@ -23,8 +33,7 @@ async def probe_database(target: Target, ctx: ProbeContext, out: Samples, deadli
     if location.path is None:
         out.add("inventory_db_file_exists", 0)
         out.add("inventory_db_up", 0)
-        reason = "unsupported" if "provider" in location.problem else "not_found"
-        return Outcome.fail(reason, location.problem)
+        return Outcome.fail(location.reason, location.problem)
     out.add("inventory_db_info", 1, path=str(location.path), source=location.source)
     try:
         size = (await ctx.blocking(deadline, os.stat, location.path)).st_size
@@ -37,21 +46,49 @@ async def probe_database(target: Target, ctx: ProbeContext, out: Samples, deadli
     out.add("inventory_db_file_size_bytes", size)
     started = time.perf_counter()
     try:
-        tables = await ctx.blocking(deadline, query_readonly, location.path, target.db_query, deadline.remaining())
+        tables = await ctx.blocking(deadline, query_readonly, location.path, target.db_query, query_budget(deadline))
     except sqlite3.Error as exc:
         out.add("inventory_db_up", 0)
         return Outcome.fail(sqlite_reason(exc), f"{location.path}: {exc}")
+    except (TimeoutError, asyncio.TimeoutError):
+        out.add("inventory_db_up", 0)
+        return Outcome.fail("timeout", f"{location.path}: no answer within the deadline")
     out.add("inventory_db_up", 1)
     out.add("inventory_db_query_seconds", time.perf_counter() - started)
     out.add("inventory_db_tables", tables)
     return Outcome.success()
 
 
+def query_budget(deadline: Deadline) -> float:
+    """The time SQLite gets (busy waits included): what is left, less a margin to report the failure in."""
+    remaining = deadline.remaining()
+    return max(remaining - min(0.25, remaining / 5), 0.001)
+
+
 def query_readonly(path: Path, query: str, timeout: float) -> int:
-    """Run ``query`` on a read-only connection; return the number of tables."""
-    uri = f"file:{quote(str(path))}?mode=ro"
-    conn = sqlite3.connect(uri, uri=True, timeout=max(timeout, 0.001), isolation_level=None)
+    """Run ``query`` on a read-only connection; return the number of tables.
+
+    ``timeout`` bounds both the wait for a lock (then "database is locked") and the query
+    itself (then "interrupted"), so the worker thread is free again when it has passed.
+    """
+    ends = time.monotonic() + max(timeout, 0.001)
+    if is_wal(path) and not os.path.exists(f"{path}-wal"):
+        try:
+            tables = _query(f"file:{quote(str(path))}?immutable=1", query, ends)
+        except sqlite3.Error:
+            if not os.path.exists(f"{path}-wal"):
+                raise
+        else:
+            if not os.path.exists(f"{path}-wal"):
+                return tables
+        # The app opened the database while it was being read: read it again as a reader among others.
+    return _query(f"file:{quote(str(path))}?mode=ro", query, ends)
+
+
+def _query(uri: str, query: str, ends: float) -> int:
+    conn = sqlite3.connect(uri, uri=True, timeout=max(ends - time.monotonic(), 0.001), isolation_level=None)
     try:
+        conn.set_progress_handler(lambda: time.monotonic() > ends, 1000)
         conn.execute("PRAGMA query_only = ON")
         conn.execute(query).fetchall()
         return conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]
@@ -59,10 +96,22 @@ def query_readonly(path: Path, query: str, timeout: float) -> int:
         conn.close()
 
 
+def is_wal(path: Path) -> bool:
+    """True if the database header says WAL mode (file format read and write versions 2)."""
+    try:
+        with open(path, "rb") as handle:
+            header = handle.read(20)
+    except OSError:
+        return False
+    return header[:16] == b"SQLite format 3\x00" and header[18:20] == b"\x02\x02"
+
+
 def sqlite_reason(exc: sqlite3.Error) -> str:
     message = str(exc).lower()
     if "locked" in message or "busy" in message:
         return "locked"
+    if "interrupted" in message:
+        return "timeout"
     if "not a database" in message or "malformed" in message or "corrupt" in message:
         return "corrupt"
     if "unable to open" in message:

@@ -36,7 +36,8 @@ async def lookup(name: str, resolver: str, out: Samples, deadline: Deadline) -> 
             ok = await asyncio.wait_for(system_lookup(name), timeout=deadline.remaining())
         else:
             ok = await server_lookup(name, resolver, deadline)
-    except (OSError, asyncio.TimeoutError, dns.exception.DNSException):
+    except (OSError, ValueError, asyncio.TimeoutError, dns.exception.DNSException):
+        # ValueError: a name IDNA cannot encode (UnicodeError), a resolver that is not an IP address.
         ok = False
     out.add("inventory_dns_lookup_success", int(ok), name=name, resolver=resolver)
     out.add("inventory_dns_lookup_seconds", time.perf_counter() - started, name=name, resolver=resolver)

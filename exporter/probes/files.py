@@ -38,7 +38,11 @@ def read_files(project_dir: Path, env_vars: tuple[str, ...]) -> tuple[dict[str, 
 
 async def probe_files(target: Target, ctx: ProbeContext, out: Samples, deadline: Deadline) -> Outcome:
     assert target.project_dir is not None
-    if not target.project_dir.is_dir():
+    if not await ctx.blocking(deadline, target.project_dir.is_dir):
+        for name in CONFIG_FILES:
+            out.add("inventory_config_file_present", 0, file=name)
+        for name in target.env_vars:
+            out.add("inventory_env_var_present", 0, name=name)
         return Outcome.fail("not_found", f"project_dir {target.project_dir} is not a directory")
     files, variables = await ctx.blocking(deadline, read_files, target.project_dir, target.env_vars)
     for name, found in files.items():

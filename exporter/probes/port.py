@@ -28,7 +28,10 @@ async def probe_port(target: Target, ctx: ProbeContext, out: Samples, deadline: 
     out.add("inventory_app_port_connect_seconds", time.perf_counter() - started, port=port)
     out.add("inventory_app_port_listening", 1, port=port)
     writer.close()
-    owner = await ctx.blocking(deadline, listening_owner, target.app_port)
+    try:
+        owner = await ctx.blocking(deadline, listening_owner, target.app_port)
+    except asyncio.TimeoutError:
+        return Outcome.fail("timeout", f"port {port}: owner lookup did not finish before the deadline")
     if owner is None:
         return Outcome.success()
     pid, process = owner

@@ -104,9 +104,11 @@ async def latest_version(
     url = f"{registry.url.rstrip('/')}/{package.replace('/', '%2F')}/latest"
     version, ttl = None, FAILED_LOOKUP_RETRY
     try:
-        async with ctx.session.get(url, timeout=aiohttp.ClientTimeout(total=deadline.remaining())) as response:
+        # total=0 would mean "no timeout" to aiohttp
+        timeout = aiohttp.ClientTimeout(total=max(deadline.remaining(), 0.001))
+        async with ctx.session.get(url, timeout=timeout) as response:
             if response.status == 200:
-                document = json.loads(await response.content.read(1 << 20))
+                document = json.loads(await read_capped(response, 1 << 20))
                 if isinstance(document, dict) and isinstance(document.get("version"), str):
                     version, ttl = document["version"], registry.refresh_interval
     except (aiohttp.ClientError, OSError, asyncio.TimeoutError, ValueError):
@@ -115,3 +117,14 @@ async def latest_version(
         version = cached[1]  # keep the last known answer through a registry outage
     ctx.cache[key] = (now + ttl, version)
     return version
+
+
+async def read_capped(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The body, up to ``limit`` bytes (``content.read(n)`` returns only what has arrived so far)."""
+    body = bytearray()
+    while len(body) < limit:
+        chunk = await response.content.read(limit - len(body))
+        if not chunk:
+            break
+        body += chunk
+    return bytes(body)

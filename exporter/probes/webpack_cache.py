@@ -50,6 +50,7 @@ class User:
 
 def unwritable_dirs(project_dir: Path) -> tuple[bool, list[str]]:
     """(cache present, directories the owner cannot write); a missing cache checks its nearest parent."""
+    project_dir = project_dir.resolve()  # the paths below are resolved; relative_to needs the same form
     owner = User.owning(project_dir)
     cache = inside(project_dir, CACHE_DIR)
     if not cache.is_dir():

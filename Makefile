@@ -1,0 +1,12 @@
+.PHONY: run test test-deps check-config
+
+# Install the exporter and run it on its embedded default config (port 9731).
+run:
+	python3 -m pip install -q . && inventory-exporter
+
+# Install everything the tests need (Debian tools included) and run the whole suite.
+test: test-deps
+	python3 -m pytest
+
+test-deps:
+	./scripts/install-test-deps.sh

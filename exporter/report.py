@@ -1,0 +1,302 @@
+"""The diagnosis as a report shaped like the incident report: summary, root cause, findings by
+priority with evidence and fixes, and a verification checklist. Text, Markdown, JSON or HTML;
+English or Simplified Chinese.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from exporter.config import Config, Target
+from exporter.diagnosis import CAUSE_TEXT, SEVERITIES, THRESHOLDS, Diagnosis, Facts, Finding
+from exporter.project import locate_database
+
+LANGS = ("en", "zh-CN")
+PRIORITY = {
+    "en": {"critical": "🔴 High priority", "warning": "🟡 Medium priority", "info": "🟢 Low priority"},
+    "zh-CN": {"critical": "🔴 高优先级问题", "warning": "🟡 中优先级问题", "info": "🟢 低优先级问题"},
+}
+WORDS = {
+    "en": {
+        "title": "Smart inventory: diagnosis report",
+        "generated": "Generated",
+        "summary": "Summary",
+        "target": "Target",
+        "cause": "Root cause",
+        "findings": "Findings",
+        "evidence": "Evidence",
+        "fix": "Fix",
+        "host": "Host",
+        "no_findings": "No findings.",
+        "checklist": "Verification checklist",
+        "status_ok": "✅ healthy",
+        "status_down": "❌ down",
+        "status_degraded": "🟡 degraded",
+    },
+    "zh-CN": {
+        "title": "智慧库存系统 - 诊断报告",
+        "generated": "诊断时间",
+        "summary": "执行摘要",
+        "target": "目标",
+        "cause": "根本原因",
+        "findings": "发现的问题",
+        "evidence": "证据",
+        "fix": "修复命令",
+        "host": "主机",
+        "no_findings": "未发现问题。",
+        "checklist": "验证清单",
+        "status_ok": "✅ 正常",
+        "status_down": "❌ 故障",
+        "status_degraded": "🟡 部分异常",
+    },
+}
+CHECKLIST = (
+    # (english, chinese, metric test on the target's facts)
+    ("App listening on its port", "应用在端口上正常启动", lambda f: f.get("inventory_app_port_listening")),
+    ("Health endpoint answers 2xx", "健康检查端点返回 200", lambda f: _all_up(f, ("api",), "/api/health")),
+    ("All API endpoints reachable", "所有 API 端点可访问", lambda f: _all_up(f, ("api", "page"))),
+    ("Static assets load", "静态资源正常加载", lambda f: _all_up(f, ("static",))),
+    ("Database connection works", "数据库连接正常", lambda f: f.get("inventory_db_up")),
+    ("Pages load in under 3 s", "页面加载时间 < 3秒", lambda f: _all_below(f, ("page",), THRESHOLDS["page_seconds"])),
+    ("API answers in under 500 ms", "API 响应时间 < 500ms", lambda f: _all_below(f, ("api",), THRESHOLDS["api_seconds"])),
+    ("Database query under 100 ms", "数据库查询时间 < 100ms",
+     lambda f: _below(f.get("inventory_db_query_seconds"), THRESHOLDS["db_query_seconds"])),
+    ("Memory use under 80 %", "内存使用率 < 80%", lambda f: _below(f.get("inventory_memory_usage_ratio"), THRESHOLDS["memory_ratio"])),
+    ("CPU use under 50 %", "CPU 使用率 < 50%", lambda f: _below(f.get("inventory_cpu_usage_ratio"), THRESHOLDS["cpu_ratio"])),
+)
+
+
+def _all_up(f: Facts, kinds: tuple[str, ...], path: str | None = None) -> bool | None:
+    rows = [v for l, v in f.all("inventory_http_up") if l.get("kind") in kinds and (path is None or l["path"] == path)]
+    return all(rows) if rows else None
+
+
+def _all_below(f: Facts, kinds: tuple[str, ...], limit: float) -> bool | None:
+    rows = [v for l, v in f.all("inventory_http_response_seconds") if l.get("kind") in kinds]
+    if not rows:
+        return None if not [1 for l, _ in f.all("inventory_http_up") if l.get("kind") in kinds] else False
+    return all(v <= limit for v in rows)
+
+
+def _below(value: float | None, limit: float) -> bool | None:
+    return None if value is None else value <= limit
+
+
+class _Blank(dict):
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def fix_context(target: Target) -> dict[str, str]:
+    project = str(target.project_dir) if target.project_dir else "."
+    db = locate_database(target.project_dir, target.database).path
+    log_file = target.log_file
+    if log_file is not None and not log_file.is_absolute() and target.project_dir is not None:
+        log_file = target.project_dir / log_file
+    return _Blank(
+        port=str(target.app_port),
+        app_url=target.app_url,
+        proxy_url=target.proxy_url or "http://127.0.0.1/",
+        project_dir=project,
+        log_file=str(log_file or f"{project}/dev.log"),
+        db_path=str(db or f"{project}/db/custom.db"),
+    )
+
+
+@dataclass
+class Report:
+    generated: float
+    targets: list[tuple[Target, Diagnosis, Facts]]
+    host: Diagnosis | None
+    host_facts: Facts
+
+    def exit_code(self) -> int:
+        severities = {f.severity for _, d, _ in self.targets for f in d.findings}
+        if self.host:
+            severities |= {f.severity for f in self.host.findings}
+        return 2 if "critical" in severities else 1 if "warning" in severities else 0
+
+
+def build_report(config: Config, store: list, diagnoses: list[Diagnosis], host: Diagnosis | None) -> Report:
+    by_name = {t.name: t for t in config.targets}
+    rows = [(by_name[d.target], d, Facts(store, d.target)) for d in diagnoses if d.target in by_name]
+    return Report(time.time(), rows, host, Facts(store, ""))
+
+
+def _status(diagnosis: Diagnosis, words: dict[str, str]) -> str:
+    if diagnosis.cause != "none":
+        return words["status_down"]
+    return words["status_degraded"] if diagnosis.findings else words["status_ok"]
+
+
+def _title(finding: Finding, lang: str) -> str:
+    return finding.check.title_zh if lang == "zh-CN" else finding.check.title
+
+
+def _fixes(finding: Finding, context: dict[str, str]) -> list[str]:
+    return [command.format_map(context) for command in finding.check.fix]
+
+
+def _evidence(finding: Finding) -> str:
+    return ", ".join(f"{k}={v}" for k, v in finding.evidence.items())
+
+
+def _cause_text(cause: str, lang: str) -> str:
+    en, zh = CAUSE_TEXT[cause]
+    return zh if lang == "zh-CN" else en
+
+
+def _checklist(report: Report, facts: Facts, lang: str) -> list[tuple[str, bool | None]]:
+    merged = Facts([], "")
+    merged.rows = facts.rows + report.host_facts.rows
+    return [(zh if lang == "zh-CN" else en, test(merged)) for en, zh, test in CHECKLIST]
+
+
+def _mark(state: bool | float | None) -> str:
+    """[x] holds, [ ] fails, [-] not measured for this target."""
+    return "[-]" if state is None else "[x]" if state else "[ ]"
+
+
+def _grouped(findings: list[Finding]) -> list[tuple[str, list[Finding]]]:
+    return [(s, [f for f in findings if f.severity == s]) for s in SEVERITIES if any(f.severity == s for f in findings)]
+
+
+def render_markdown(report: Report, lang: str = "en", heading: str = "#") -> str:
+    w = WORDS[lang]
+    lines = [f"{heading} {w['title']}", "", f"**{w['generated']}**: {time.strftime('%Y-%m-%d %H:%M:%S %z', time.localtime(report.generated))}", ""]
+    lines += [f"{heading}# 📋 {w['summary']}", ""]
+    for target, diagnosis, _ in report.targets:
+        lines.append(f"- **{target.name}** ({target.app_url}): {_status(diagnosis, w)}: `{diagnosis.cause}`: {_cause_text(diagnosis.cause, lang)}")
+    if report.host:
+        count = len(report.host.findings)
+        lines.append(f"- **{w['host']}**: " + (f"{count} 个问题" if lang == "zh-CN" else f"{count} finding(s)"))
+    for target, diagnosis, facts in report.targets:
+        context = fix_context(target)
+        lines += ["", f"{heading}# 🎯 {w['target']}: {target.name}", "", f"**{w['cause']}**: `{diagnosis.cause}`: {_cause_text(diagnosis.cause, lang)}", ""]
+        lines += _markdown_findings(diagnosis.findings, context, lang, heading)
+        lines += ["", f"{heading}## 📋 {w['checklist']}", ""]
+        lines += [f"- {_mark(state)} {item}" for item, state in _checklist(report, facts, lang)]
+    if report.host:
+        context = fix_context(report.targets[0][0]) if report.targets else _Blank()
+        lines += ["", f"{heading}# 🖥️ {w['host']}", ""]
+        lines += _markdown_findings(report.host.findings, context, lang, heading)
+    return "\n".join(lines) + "\n"
+
+
+def _markdown_findings(findings: list[Finding], context: dict[str, str], lang: str, heading: str) -> list[str]:
+    w = WORDS[lang]
+    if not findings:
+        return [w["no_findings"]]
+    lines: list[str] = []
+    for severity, group in _grouped(findings):
+        lines += [f"{heading}## {PRIORITY[lang][severity]}", ""]
+        for index, finding in enumerate(group, 1):
+            lines += [f"{index}. **{_title(finding, lang)}** (`{finding.id}`)", f"   - {w['evidence']}: {_evidence(finding)}"]
+            lines += [f"   - {w['fix']}:", "     ```bash"] + [f"     {c}" for c in _fixes(finding, context)] + ["     ```"]
+        lines.append("")
+    return lines
+
+
+def render_text(report: Report, lang: str = "en") -> str:
+    w = WORDS[lang]
+    out = [w["title"], "=" * 40, f"{w['generated']}: {time.strftime('%Y-%m-%d %H:%M:%S %z', time.localtime(report.generated))}", ""]
+    for target, diagnosis, facts in report.targets:
+        context = fix_context(target)
+        out += [f"{w['target']}: {target.name} ({target.app_url})  {_status(diagnosis, w)}",
+                f"  {w['cause']}: {diagnosis.cause}: {_cause_text(diagnosis.cause, lang)}"]
+        out += _text_findings(diagnosis.findings, context, lang)
+        out += [f"  {w['checklist']}:"] + [f"    {_mark(s)} {item}" for item, s in _checklist(report, facts, lang)]
+        out.append("")
+    if report.host:
+        context = fix_context(report.targets[0][0]) if report.targets else _Blank()
+        out += [f"{w['host']}:"] + _text_findings(report.host.findings, context, lang)
+    return "\n".join(out) + "\n"
+
+
+def _text_findings(findings: list[Finding], context: dict[str, str], lang: str) -> list[str]:
+    w = WORDS[lang]
+    if not findings:
+        return [f"  {w['no_findings']}"]
+    out = []
+    for severity, group in _grouped(findings):
+        out.append(f"  {PRIORITY[lang][severity]}")
+        for finding in group:
+            out += [f"    - {_title(finding, lang)} [{finding.id}]", f"      {w['evidence']}: {_evidence(finding)}"]
+            out += [f"      $ {c}" for c in _fixes(finding, context)]
+    return out
+
+
+def report_dict(report: Report, lang: str = "en") -> dict[str, Any]:
+    def finding(f: Finding, context: dict[str, str]) -> dict[str, Any]:
+        return {"check": f.id, "severity": f.severity, "title": _title(f, lang), "evidence": f.evidence, "fix": _fixes(f, context)}
+
+    targets = []
+    for target, diagnosis, facts in report.targets:
+        context = fix_context(target)
+        targets.append({
+            "target": target.name,
+            "app_url": target.app_url,
+            "cause": diagnosis.cause,
+            "cause_text": _cause_text(diagnosis.cause, lang),
+            "findings": [finding(f, context) for f in diagnosis.findings],
+            "checklist": [{"item": item, "ok": state} for item, state in _checklist(report, facts, lang)],
+        })
+    host_context = fix_context(report.targets[0][0]) if report.targets else _Blank()
+    return {
+        "generated": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(report.generated)),
+        "lang": lang,
+        "exit_code": report.exit_code(),
+        "targets": targets,
+        "host": [finding(f, host_context) for f in report.host.findings] if report.host else [],
+    }
+
+
+def render_json(report: Report, lang: str = "en") -> str:
+    return json.dumps(report_dict(report, lang), ensure_ascii=False, indent=2) + "\n"
+
+
+SEVERITY_COLOUR = {"critical": "#c62828", "warning": "#f9a825", "info": "#2e7d32"}
+
+
+def render_html_body(report: Report, lang: str = "en") -> str:
+    """The live diagnosis for the landing page: plain HTML, readable without JavaScript."""
+    w, e = WORDS[lang], html.escape
+    parts = []
+    for target, diagnosis, facts in report.targets:
+        context = fix_context(target)
+        colour = "#c62828" if diagnosis.cause != "none" else "#2e7d32"
+        parts.append(
+            f'<section class="target" id="target-{e(target.name)}"><h2>{e(w["target"])}: {e(target.name)} '
+            f'<small>{e(target.app_url)}</small> {e(_status(diagnosis, w))}</h2>'
+            f'<p class="cause" style="border-left:6px solid {colour};padding-left:8px">'
+            f'<strong>{e(w["cause"])}:</strong> <code>{e(diagnosis.cause)}</code>: {e(_cause_text(diagnosis.cause, lang))}</p>'
+            + _html_findings(diagnosis.findings, context, lang)
+            + f'<details><summary>{e(w["checklist"])}</summary><ul>'
+            + "".join(f"<li>{e(_mark(s))} {e(item)}</li>" for item, s in _checklist(report, facts, lang))
+            + "</ul></details></section>"
+        )
+    if report.host:
+        context = fix_context(report.targets[0][0]) if report.targets else _Blank()
+        parts.append(f'<section class="host"><h2>{e(w["host"])}</h2>{_html_findings(report.host.findings, context, lang)}</section>')
+    return "\n".join(parts)
+
+
+def _html_findings(findings: list[Finding], context: dict[str, str], lang: str) -> str:
+    w, e = WORDS[lang], html.escape
+    if not findings:
+        return f"<p>{e(w['no_findings'])}</p>"
+    parts = []
+    for severity, group in _grouped(findings):
+        parts.append(f'<h3 style="color:{SEVERITY_COLOUR[severity]}">{e(PRIORITY[lang][severity])}</h3><ol>')
+        for f in group:
+            fixes = "\n".join(e(c) for c in _fixes(f, context))
+            parts.append(
+                f'<li class="finding {e(f.severity)}"><strong>{e(_title(f, lang))}</strong> <code>{e(f.id)}</code>'
+                f'<br>{e(w["evidence"])}: {e(_evidence(f))}<pre>{fixes}</pre></li>'
+            )
+        parts.append("</ol>")
+    return "".join(parts)

@@ -48,9 +48,11 @@ def make_project(
     client: str | None = "6.19.0",
     database_url: str | None = "file:../db/custom.db",
     with_db: bool = True,
+    generated: bool = True,
 ) -> Path:
     """A smart-inventory project tree like the incident's: package.json, next.config.js, .env,
-    prisma/schema.prisma, db/custom.db, node_modules with Prisma versions, .next/cache/webpack."""
+    prisma/schema.prisma, db/custom.db, node_modules with Prisma versions and a generated client,
+    .next/cache/webpack."""
     (root / "prisma").mkdir(parents=True, exist_ok=True)
     (root / "db").mkdir(exist_ok=True)
     (root / ".next/cache/webpack/client-development").mkdir(parents=True, exist_ok=True)
@@ -70,6 +72,9 @@ def make_project(
         if version:
             (root / "node_modules" / package).mkdir(parents=True, exist_ok=True)
             (root / "node_modules" / package / "package.json").write_text(json.dumps({"name": package, "version": version}))
+    if generated:
+        (root / "node_modules/.prisma/client").mkdir(parents=True, exist_ok=True)
+        (root / "node_modules/.prisma/client/index.js").write_text("module.exports = {}\n")
     if with_db:
         conn = sqlite3.connect(root / "db/custom.db")
         conn.execute("CREATE TABLE Product (id INTEGER PRIMARY KEY, name TEXT)")

@@ -1,0 +1,119 @@
+"""Real parts of the monitored stack for end-to-end tests: the app (as a process named node),
+a foreign listener, and nginx in front, all on 127.0.0.1 under a temporary prefix."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def require(tool: str) -> str:
+    """The path of a required tool; its absence is a failure, never a skip."""
+    path = shutil.which(tool) or next((p for p in (f"/usr/sbin/{tool}", f"/usr/bin/{tool}") if os.path.exists(p)), None)
+    assert path, f"{tool} is required for this test: run ./scripts/install-test-deps.sh (make test does)"
+    return path
+
+
+def wait_for_port(port: int, open_: bool = True, within: float = 10.0) -> None:
+    end = time.monotonic() + within
+    while time.monotonic() < end:
+        with socket.socket() as sock:
+            sock.settimeout(0.5)
+            is_open = sock.connect_ex(("127.0.0.1", port)) == 0
+        if is_open == open_:
+            return
+        time.sleep(0.02)  # polling a port that another process is opening or closing; bounded
+    raise AssertionError(f"port {port} did not become {'open' if open_ else 'closed'} within {within}s")
+
+
+class Process:
+    def __init__(self, args: list[str], port: int | None = None, cwd: Path | None = None):
+        self.port = port
+        self.proc = subprocess.Popen(args, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        if port is not None:
+            try:
+                wait_for_port(port)
+            except AssertionError:
+                self.stop()
+                raise
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        if self.port is not None:
+            wait_for_port(self.port, open_=False)
+
+
+def node_named_python(bin_dir: Path) -> str:
+    """A link to this Python named ``node``, so the process looks like the Next.js server to psutil."""
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    link = bin_dir / "node"
+    if not link.exists():
+        link.symlink_to(sys.executable)
+    return str(link)
+
+
+def start_app(bin_dir: Path, port: int, hang: bool = False) -> Process:
+    args = [node_named_python(bin_dir), str(HERE / "fake_app.py"), str(port)] + (["--hang"] if hang else [])
+    return Process(args, port)
+
+
+def start_foreign_listener(port: int) -> Process:
+    code = (
+        "import socket,sys,signal;s=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);"
+        f"s.bind(('127.0.0.1',{port}));s.listen(8);signal.pause()"
+    )
+    return Process([sys.executable, "-c", code], port)
+
+
+NGINX_CONF = """
+daemon off;
+master_process off;
+worker_processes 1;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log error;
+events {{ worker_connections 256; }}
+http {{
+    access_log off;
+    client_body_temp_path {prefix}/tmp/body;
+    proxy_temp_path {prefix}/tmp/proxy;
+    fastcgi_temp_path {prefix}/tmp/fastcgi;
+    uwsgi_temp_path {prefix}/tmp/uwsgi;
+    scgi_temp_path {prefix}/tmp/scgi;
+    upstream app {{ server 127.0.0.1:{app_port}; }}
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://app;
+            proxy_connect_timeout 1s;
+            proxy_read_timeout 1s;
+        }}
+    }}
+}}
+"""
+
+
+class Nginx(Process):
+    def __init__(self, prefix: Path, port: int, app_port: int):
+        self.prefix = prefix
+        (prefix / "tmp").mkdir(parents=True, exist_ok=True)
+        self.error_log = prefix / "error.log"
+        self.error_log.touch()
+        conf = prefix / "nginx.conf"
+        conf.write_text(NGINX_CONF.format(prefix=prefix, port=port, app_port=app_port))
+        binary = require("nginx")
+        check = subprocess.run([binary, "-t", "-p", str(prefix), "-c", str(conf), "-e", str(self.error_log)], capture_output=True, text=True)
+        assert check.returncode == 0, check.stderr
+        super().__init__([binary, "-p", str(prefix), "-c", str(conf), "-e", str(self.error_log)], port)

@@ -53,9 +53,7 @@ async def timed_get(
         timeout=aiohttp.ClientTimeout(total=timeout),
         trace_request_ctx=marks,
     ) as response:
-        body = await response.content.read(body_limit)
-        if not response.content.at_eof():
-            response.close()
+        size = await read_capped(response, body_limit)
         status = response.status
     end = time.perf_counter()
     phases = {"total": end - marks["start"]}
@@ -63,4 +61,17 @@ async def timed_get(
         phases["connect"] = marks["connect_end"] - marks["connect_start"]
     if "headers" in marks:
         phases["first_byte"] = marks["headers"] - marks["start"]
-    return status, len(body), phases
+    return status, size, phases
+
+
+async def read_capped(response: aiohttp.ClientResponse, limit: int) -> int:
+    """Read the body to its end or to ``limit`` bytes (then drop the connection); return bytes read."""
+    size = 0
+    while size < limit:
+        chunk = await response.content.read(min(limit - size, 64 * 1024))
+        if not chunk:
+            return size
+        size += len(chunk)
+    if not response.content.at_eof():
+        response.close()
+    return size

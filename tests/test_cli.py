@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -103,3 +104,31 @@ def test_a_busy_listen_address_is_a_clear_error(tmp_path: Path):
         result = run_cli(f"--web.listen-address=127.0.0.1:{sock.getsockname()[1]}", cwd=tmp_path)
     assert result.returncode == 1
     assert "cannot listen" in result.stderr
+
+
+def test_sighup_reloads_the_config_file(tmp_path: Path):
+    config = tmp_path / "config.yml"
+    config.write_text("targets:\n  - name: first\ndns:\n  include_hostname: false\n")
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "exporter", "--config.file", str(config), f"--web.listen-address=127.0.0.1:{port}"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(proc, base + "/-/ready")
+        assert value(get(base + "/metrics")[1], "inventory_probe_success", target="first", probe="port") is not None
+        config.write_text("targets:\n  - name: second\ndns:\n  include_hostname: false\n")
+        proc.send_signal(signal.SIGHUP)
+        end = time.monotonic() + 10
+        text = ""
+        while time.monotonic() < end:
+            text = get(base + "/metrics")[1]
+            if value(text, "inventory_probe_success", target="second", probe="port") is not None:
+                break
+        assert value(text, "inventory_probe_success", target="second", probe="port") is not None
+        assert value(text, "inventory_probe_success", target="first", probe="port") is None
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

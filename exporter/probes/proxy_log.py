@@ -22,6 +22,7 @@ from exporter.probing import Deadline, Outcome, ProbeContext
 
 READ_LIMIT = 4 << 20  # bytes read per scrape at most; the rest waits for the next scrape
 RECENT_WINDOW = 300.0
+MARK_BYTES = 64
 UPSTREAM_ERRORS: tuple[tuple[str, re.Pattern], ...] = (
     ("connection_refused", re.compile(rb"\(111: Connection refused\) while connecting to upstream")),
     ("timed_out", re.compile(rb"upstream timed out")),
@@ -37,6 +38,7 @@ REASONS = tuple(reason for reason, _ in UPSTREAM_ERRORS)
 class TailState:
     inode: int | None = None
     offset: int = 0
+    mark: bytes = b""
     totals: Counter = field(default_factory=Counter)
     recent: deque = field(default_factory=deque)  # (monotonic time, Counter)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -60,24 +62,38 @@ def classify(line: bytes) -> str | None:
 
 
 def read_new(path: Path, state: TailState, first: bool) -> Counter:
-    """Count upstream errors written since the last read; move ``state`` forward."""
+    """Count upstream errors written since the last read; move ``state`` forward.
+
+    The file is taken as new (read from its start) when its inode changed (rotated), it is
+    shorter than our offset, or the bytes just before our offset are not the ones we saw there
+    (truncated and written again past our offset: copytruncate).
+    """
     counts: Counter = Counter()
     with open(path, "rb") as handle:
         st = os.fstat(handle.fileno())
         if first:
             state.inode, state.offset = st.st_ino, st.st_size
+            state.mark = _mark_before(handle, st.st_size)
             return counts
-        if st.st_ino != state.inode or st.st_size < state.offset:
-            state.inode, state.offset = st.st_ino, 0  # rotated or truncated: the new file from its start
+        if st.st_ino != state.inode or st.st_size < state.offset or _mark_before(handle, state.offset) != state.mark:
+            state.inode, state.offset = st.st_ino, 0
         handle.seek(state.offset)
         chunk = handle.read(READ_LIMIT)
-    end = chunk.rfind(b"\n") + 1  # a half-written last line waits for the next scrape
-    for line in chunk[:end].splitlines():
-        reason = classify(line)
-        if reason:
-            counts[reason] += 1
-    state.offset += end
+        end = chunk.rfind(b"\n") + 1  # a half-written last line waits for the next scrape
+        for line in chunk[:end].splitlines():
+            reason = classify(line)
+            if reason:
+                counts[reason] += 1
+        state.offset += end
+        state.mark = _mark_before(handle, state.offset)
     return counts
+
+
+def _mark_before(handle, offset: int) -> bytes:
+    """The bytes just before ``offset``: what must still be there if the file only grew."""
+    start = max(offset - MARK_BYTES, 0)
+    handle.seek(start)
+    return handle.read(offset - start)
 
 
 async def probe_proxy_log(target: Target, ctx: ProbeContext, out: Samples, deadline: Deadline) -> Outcome:

@@ -1,0 +1,105 @@
+"""nginx error-log tailing: counts new upstream failures by class, survives rotation and truncation."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from exporter.probes.proxy_log import REASONS, classify, probe_proxy_log
+from exporter.metrics import Samples
+from tests.conftest import deadline, target
+
+LINES = {
+    "connection_refused": '2026/11/29 11:00:00 [error] 7#7: *1 connect() failed (111: Connection refused) while connecting to upstream, client: 127.0.0.1, server: , request: "GET / HTTP/1.1", upstream: "http://127.0.0.1:3001/", host: "x"',
+    "timed_out": '2026/11/29 11:00:00 [error] 7#7: *2 upstream timed out (110: Connection timed out) while reading response header from upstream, client: 127.0.0.1',
+    "prematurely_closed": '2026/11/29 11:00:00 [error] 7#7: *3 upstream prematurely closed connection while reading response header from upstream, client: 127.0.0.1',
+    "no_live_upstreams": '2026/11/29 11:00:00 [error] 7#7: *4 no live upstreams while connecting to upstream, client: 127.0.0.1',
+    "connection_reset": '2026/11/29 11:00:00 [error] 7#7: *5 recv() failed (104: Connection reset by peer) while reading response header from upstream, client: 127.0.0.1',
+}
+
+
+@pytest.mark.parametrize("reason, line", LINES.items())
+def test_each_nginx_upstream_error_is_classified(reason, line):
+    assert classify(line.encode()) == reason
+
+
+def test_lines_that_are_not_upstream_errors_are_ignored():
+    assert classify(b'2026/11/29 11:00:00 [notice] 7#7: signal process started') is None
+    assert classify(b'2026/11/29 11:00:00 [error] 7#7: open() "/x/favicon.ico" failed (2: No such file or directory)') is None
+
+
+def append(path: Path, *reasons: str) -> None:
+    with open(path, "a") as handle:
+        handle.writelines(LINES[r] + "\n" for r in reasons)
+
+
+async def scrape_counts(t, ctx) -> tuple[dict[str, float], dict[str, float], bool]:
+    out = Samples({"target": "t"})
+    outcome = await probe_proxy_log(t, ctx, out, deadline())
+    totals = {r: out.value("inventory_proxy_upstream_errors_total", reason=r) for r in REASONS}
+    recent = {r: out.value("inventory_proxy_upstream_errors_recent", reason=r) for r in REASONS}
+    return totals, recent, outcome.ok
+
+
+async def test_history_before_start_does_not_count_but_new_errors_do(tmp_path: Path, ctx):
+    log = tmp_path / "error.log"
+    append(log, "connection_refused", "connection_refused")
+    t = target(proxy_error_log=log)
+    totals, _, ok = await scrape_counts(t, ctx)
+    assert ok and totals["connection_refused"] == 0
+    append(log, "connection_refused", "timed_out")
+    totals, recent, _ = await scrape_counts(t, ctx)
+    assert totals["connection_refused"] == 1 and totals["timed_out"] == 1
+    assert recent["connection_refused"] == 1
+    totals, _, _ = await scrape_counts(t, ctx)
+    assert totals["connection_refused"] == 1, "a line is counted once"
+
+
+async def test_rotation_and_truncation_are_followed(tmp_path: Path, ctx):
+    log = tmp_path / "error.log"
+    log.write_text("")
+    t = target(proxy_error_log=log)
+    await scrape_counts(t, ctx)
+    append(log, "prematurely_closed")
+    os.rename(log, tmp_path / "error.log.1")  # logrotate: move, then nginx reopens a new file
+    append(log, "no_live_upstreams")
+    totals, _, _ = await scrape_counts(t, ctx)
+    assert totals["no_live_upstreams"] == 1
+    log.write_text("")  # copytruncate
+    append(log, "connection_reset")
+    totals, _, _ = await scrape_counts(t, ctx)
+    assert totals["connection_reset"] == 1 and totals["no_live_upstreams"] == 1
+
+
+async def test_a_half_written_line_waits_for_the_next_scrape(tmp_path: Path, ctx):
+    log = tmp_path / "error.log"
+    log.write_text("")
+    t = target(proxy_error_log=log)
+    await scrape_counts(t, ctx)
+    line = LINES["connection_refused"]
+    with open(log, "a") as handle:
+        handle.write(line[:40])
+    totals, _, _ = await scrape_counts(t, ctx)
+    assert totals["connection_refused"] == 0
+    with open(log, "a") as handle:
+        handle.write(line[40:] + "\n")
+    totals, _, _ = await scrape_counts(t, ctx)
+    assert totals["connection_refused"] == 1
+
+
+async def test_a_missing_log_fails_the_probe_but_keeps_the_counters(tmp_path: Path, ctx):
+    t = target(proxy_error_log=tmp_path / "absent.log")
+    totals, _, ok = await scrape_counts(t, ctx)
+    assert not ok and totals["connection_refused"] == 0
+
+
+async def test_the_log_is_never_written(tmp_path: Path, ctx):
+    log = tmp_path / "error.log"
+    append(log, "timed_out")
+    before = (log.read_bytes(), log.stat().st_mtime_ns)
+    t = target(proxy_error_log=log)
+    await scrape_counts(t, ctx)
+    await scrape_counts(t, ctx)
+    assert (log.read_bytes(), log.stat().st_mtime_ns) == before

@@ -209,6 +209,7 @@ def _list_of(item: Callable[[Any], Any]) -> Callable[[Any], tuple]:
             raise ValueError("expected a list")
         return tuple(dict.fromkeys(item(v) for v in value))
 
+    parse.item = item  # type: ignore[attr-defined]  # lets the reader check items one by one
     return parse
 
 
@@ -253,6 +254,9 @@ TOP_KEYS = {
 }
 
 
+_SEQ_TAG = "tag:yaml.org,2002:seq"
+
+
 class _Reader:
     """Walks composed YAML nodes so that every problem carries its line."""
 
@@ -283,6 +287,10 @@ class _Reader:
             if key in ("targets", "dns", "host", "npm_registry") and keys is TOP_KEYS:
                 values[key] = value_node  # parsed by the caller, node by node
                 continue
+            item = getattr(keys[key].parse, "item", None)
+            if item is not None and isinstance(value_node, yaml.SequenceNode) and value_node.tag == _SEQ_TAG:
+                values[key] = self.items(value_node, path, item)
+                continue
             try:
                 values[key] = keys[key].parse(_construct(value_node))
             except ValueError as exc:
@@ -291,6 +299,16 @@ class _Reader:
             if spec.required and key not in nodes:
                 self.problem(node, f"{where}.{key}" if where else key, "required key is missing")
         return values
+
+    def items(self, node: yaml.SequenceNode, where: str, item: Callable[[Any], Any]) -> tuple:
+        """A list checked item by item, so that a bad item is named with its index and line."""
+        parsed = []
+        for index, item_node in enumerate(node.value):
+            try:
+                parsed.append(item(_construct(item_node)))
+            except ValueError as exc:
+                self.problem(item_node, f"{where}[{index}]", str(exc))
+        return tuple(dict.fromkeys(parsed))
 
 
 def _key_text(node: yaml.Node) -> str:

@@ -42,20 +42,16 @@ THRESHOLDS = {
 }
 
 
-class Facts:
-    """Read-only view of one target's (or the host's) samples."""
+class Facts(Samples):
+    """Read-only view of one target's (or, with target "", the host's) samples."""
 
     def __init__(self, samples: Iterable[tuple[str, dict[str, str], float]], target: str):
-        self.rows = [(n, l, v) for n, l, v in samples if l.get("target", "") == target]
+        super().__init__(store=[row for row in samples if row[1].get("target", "") == target])
 
-    def get(self, name: str, /, **labels: str) -> float | None:
-        for n, l, v in self.rows:
-            if n == name and all(l.get(k) == val for k, val in labels.items()):
-                return v
-        return None
+    get = Samples.value
 
     def all(self, name: str, /, **labels: str) -> list[tuple[dict[str, str], float]]:
-        return [(l, v) for n, l, v in self.rows if n == name and all(l.get(k) == val for k, val in labels.items())]
+        return list(self.matching(name, **labels))
 
     def failure(self, probe: str) -> str | None:
         for labels, _ in self.all("inventory_probe_failure_info", probe=probe):

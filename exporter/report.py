@@ -152,7 +152,7 @@ def _cause_text(cause: str, lang: str) -> str:
 
 def _checklist(report: Report, facts: Facts, lang: str) -> list[tuple[str, bool | None]]:
     merged = Facts([], "")
-    merged.rows = facts.rows + report.host_facts.rows
+    merged.store = facts.store + report.host_facts.store
     return [(zh if lang == "zh-CN" else en, test(merged)) for en, zh, test in CHECKLIST]
 
 

@@ -16,6 +16,7 @@ from aiohttp import web
 
 from exporter.probes.proxy import probe_proxy
 from exporter.probing import Deadline
+from tests.support.servers import raw_server
 from tests.conftest import deadline, free_port, target
 
 SHORT = 0.25  # the deadline of tests whose point is that a hang is cut off
@@ -55,36 +56,6 @@ async def front(aiohttp_server):
     state.url = f"http://127.0.0.1:{server.port}"
     yield state
     release.set()  # let a hanging handler finish so the server shuts down at once
-
-
-Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
-
-
-@contextlib.asynccontextmanager
-async def raw_server(handler: Handler):
-    """An asyncio TCP server on 127.0.0.1 speaking whatever ``handler`` writes; yields its URL."""
-    tasks: set[asyncio.Task] = set()
-
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        tasks.add(asyncio.current_task())
-        try:
-            await handler(reader, writer)
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
-            pass  # the client hung up, or the test is over
-        finally:
-            writer.close()
-
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
-    try:
-        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
-    finally:
-        server.close()
-        if tasks:  # handlers end by themselves once the probe has hung up; cancel what is left after 2 s
-            _, pending = await asyncio.wait(tasks, timeout=2)
-            for task in pending:
-                task.cancel()
-            await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 5)
-        await server.wait_closed()
 
 
 async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -1,0 +1,331 @@
+"""The SQLite probe on real database files: healthy, missing, corrupt, locked, WAL, and read-only.
+
+Not tested: a database file the exporter cannot read. The tests run as root, whom mode bits do
+not stop, and faking the error would prove nothing about the real open.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import sqlite3
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from exporter.probes.database import probe_database
+from tests.conftest import deadline, make_project, target
+
+DB = "db/custom.db"
+JOURNALS = ("-wal", "-shm", "-journal")
+
+
+def tree_state(root: Path) -> dict[str, tuple]:
+    """Every file and directory under ``root``: kind, mode, owner, size, mtime and content hash."""
+    state = {}
+    for directory, dirnames, filenames in os.walk(root):
+        for name in [".", *dirnames, *filenames]:
+            path = Path(directory) / name
+            st = path.lstat()
+            digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() and not path.is_symlink() else ""
+            state[str(path.relative_to(root))] = (st.st_mode, st.st_uid, st.st_size, st.st_mtime_ns, digest)
+    return state
+
+
+def make_wal_database(path: Path, tables: int = 1) -> None:
+    """A WAL-mode database as an app leaves it after a clean shutdown: no -wal or -shm beside it."""
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA journal_mode=WAL").fetchone() == ("wal",)
+    for n in range(tables):
+        conn.execute(f"CREATE TABLE t{n} (id INTEGER PRIMARY KEY)")
+    conn.commit()
+    conn.close()
+    assert not any(Path(f"{path}{suffix}").exists() for suffix in JOURNALS)
+
+
+@contextmanager
+def holding(path: Path, *statements: str) -> Iterator[None]:
+    """A writer thread that runs ``statements`` on its own connection and keeps it (and its locks)
+    until the block ends."""
+    ready, release = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def writer() -> None:
+        conn = sqlite3.connect(path, isolation_level=None)
+        try:
+            for statement in statements:
+                conn.execute(statement).fetchall()
+        except BaseException as exc:  # reported to the test below
+            errors.append(exc)
+        finally:
+            ready.set()
+        release.wait(10)
+        conn.close()
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    assert ready.wait(5), "writer did not start"
+    assert not errors, errors
+    try:
+        yield
+    finally:
+        release.set()
+        thread.join(5)
+        assert not thread.is_alive()
+
+
+async def test_healthy_database_resolved_from_env_is_up(project, ctx, out):
+    outcome = await probe_database(target(project_dir=project), ctx, out, deadline())
+    assert outcome.ok, outcome
+    assert out.value("inventory_db_up") == 1
+    assert out.value("inventory_db_info", source="env", path=str(project / "db/custom.db")) == 1
+
+
+async def test_healthy_database_reports_its_size_tables_and_query_time(project, ctx, out):
+    outcome = await probe_database(target(project_dir=project), ctx, out, deadline())
+    assert (outcome.ok, outcome.reason) == (True, None)
+    assert out.value("inventory_db_file_exists") == 1
+    assert out.value("inventory_db_file_size_bytes") == (project / DB).stat().st_size > 0
+    assert out.value("inventory_db_tables") == 1
+    assert 0 <= out.value("inventory_db_query_seconds") < 5
+
+
+async def test_a_database_with_several_tables_counts_them(project, ctx, out):
+    conn = sqlite3.connect(project / DB)
+    conn.executescript("CREATE TABLE Category (id INTEGER); CREATE TABLE Supplier (id INTEGER); "
+                       "CREATE VIEW v AS SELECT * FROM Product; CREATE INDEX i ON Product(name);")
+    conn.close()
+    assert (await probe_database(target(project_dir=project), ctx, out, deadline())).ok
+    assert out.value("inventory_db_tables") == 3
+
+
+async def test_a_missing_database_file_is_not_found_and_not_created(tmp_path, ctx, out):
+    project = make_project(tmp_path / "p", with_db=False)
+    outcome = await probe_database(target(project_dir=project), ctx, out, deadline())
+    assert (outcome.ok, outcome.reason) == (False, "not_found")
+    assert out.value("inventory_db_info", source="env", path=str(project / DB)) == 1
+    assert out.value("inventory_db_file_exists") == 0
+    assert out.value("inventory_db_up") == 0
+    assert out.value("inventory_db_file_size_bytes") is None
+    assert sorted(os.listdir(project / "db")) == []
+
+
+async def test_a_file_of_random_bytes_is_corrupt(project, ctx, out):
+    (project / DB).write_bytes(random.Random(7).randbytes(8192))
+    outcome = await probe_database(target(project_dir=project), ctx, out, deadline())
+    assert (outcome.ok, outcome.reason) == (False, "corrupt")
+    assert "not a database" in outcome.detail
+    assert out.value("inventory_db_file_exists") == 1
+    assert out.value("inventory_db_file_size_bytes") == 8192
+    assert out.value("inventory_db_up") == 0
+
+
+async def test_an_empty_file_is_an_empty_database_with_no_tables(project, ctx, out):
+    (project / DB).write_bytes(b"")
+    outcome = await probe_database(target(project_dir=project), ctx, out, deadline())
+    assert outcome.ok, outcome
+    assert out.value("inventory_db_file_size_bytes") == 0
+    assert out.value("inventory_db_tables") == 0
+    assert (project / DB).stat().st_size == 0
+
+
+async def test_a_database_locked_by_an_exclusive_writer_is_locked_within_the_deadline(project, ctx, out):
+    limit = 0.5
+    with holding(project / DB, "BEGIN EXCLUSIVE"):
+        started = time.monotonic()
+        outcome = await probe_database(target(project_dir=project), ctx, out, deadline(limit))
+        elapsed = time.monotonic() - started
+    assert (outcome.ok, outcome.reason) == (False, "locked")
+    assert out.value("inventory_db_file_exists") == 1
+    assert out.value("inventory_db_up") == 0
+    assert out.value("inventory_db_query_seconds") is None
+    assert elapsed < limit
+
+
+async def test_a_locked_database_is_up_again_once_the_writer_is_gone(project, ctx, out):
+    with holding(project / DB, "BEGIN EXCLUSIVE"):
+        first = await probe_database(target(project_dir=project), ctx, out, deadline(0.5))
+    second = await probe_database(target(project_dir=project), ctx, out.scoped(target="again"), deadline())
+    assert (first.reason, second.ok) == ("locked", True)
+    assert out.value("inventory_db_up", target="again") == 1
+
+
+async def test_a_query_running_past_the_deadline_is_interrupted_as_a_timeout(project, ctx, out):
+    # seconds of work, finite so that a probe that failed to interrupt it still ends
+    slow = "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 10000000) SELECT count(*) FROM n"
+    limit = 0.5
+    started = time.monotonic()
+    outcome = await probe_database(target(project_dir=project, db_query=slow), ctx, out, deadline(limit))
+    assert time.monotonic() - started < limit
+    assert (outcome.ok, outcome.reason) == (False, "timeout")
+    assert out.value("inventory_db_up") == 0
+    # the worker thread was freed, not left running the query: the pool answers at once
+    assert await ctx.blocking(deadline(0.5), lambda: 42) == 42
+
+
+@pytest.mark.parametrize(
+    "query, message",
+    [
+        ("SELECT * FROM NoSuchTable", "no such table"),
+        ("DELETE FROM Product", "readonly"),
+        ("INSERT INTO Product (name) VALUES ('x')", "readonly"),
+        ("this is not sql", "syntax error"),
+    ],
+)
+async def test_a_failing_or_writing_check_query_is_a_query_error_and_changes_nothing(project, ctx, out, query, message):
+    outcome = await probe_database(target(project_dir=project, db_query=query), ctx, out, deadline())
+    assert (outcome.ok, outcome.reason) == (False, "query_error")
+    assert message in outcome.detail
+    assert out.value("inventory_db_up") == 0
+    conn = sqlite3.connect(project / DB)
+    assert conn.execute("SELECT name FROM Product").fetchall() == [("widget",)]
+    conn.close()
+
+
+async def test_a_custom_check_query_that_succeeds_keeps_the_database_up(project, ctx, out):
+    outcome = await probe_database(target(project_dir=project, db_query="SELECT * FROM Product"), ctx, out, deadline())
+    assert outcome.ok, outcome
+    assert out.value("inventory_db_up") == 1
+
+
+@pytest.mark.parametrize("relative", [False, True], ids=["absolute", "relative-to-project"])
+async def test_an_explicit_database_path_wins_over_the_schema(project, ctx, out, relative):
+    other = project / "data/other.db"
+    other.parent.mkdir()
+    conn = sqlite3.connect(other)
+    conn.executescript("CREATE TABLE a (x); CREATE TABLE b (x);")
+    conn.close()
+    configured = Path("data/other.db") if relative else other
+    outcome = await probe_database(target(project_dir=project, database=configured), ctx, out, deadline())
+    assert outcome.ok, outcome
+    assert out.value("inventory_db_info", source="config", path=str(other)) == 1
+    assert out.value("inventory_db_tables") == 2
+
+
+async def test_an_explicit_database_path_needs_no_project(tmp_path, ctx, out):
+    path = tmp_path / "standalone.db"
+    sqlite3.connect(path).close()
+    outcome = await probe_database(target(database=path), ctx, out, deadline())
+    assert outcome.ok, outcome
+    assert out.value("inventory_db_info", source="config", path=str(path)) == 1
+    assert out.value("inventory_db_tables") == 0
+
+
+async def test_a_database_path_with_uri_special_characters_is_opened_as_that_file(tmp_path, ctx, out):
+    path = tmp_path / "odd dir?#%" / "my db.db"
+    path.parent.mkdir()
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE x (y)")
+    conn.close()
+    outcome = await probe_database(target(database=path), ctx, out, deadline())
+    assert outcome.ok, outcome
+    assert out.value("inventory_db_tables") == 1
+    assert sorted(os.listdir(path.parent)) == ["my db.db"]
+
+
+@pytest.mark.parametrize("provider", ["postgresql", "mysql"])
+async def test_a_schema_with_another_provider_is_unsupported(project, ctx, out, provider):
+    schema = project / "prisma/schema.prisma"
+    schema.write_text(schema.read_text().replace('"sqlite"', f'"{provider}"'))
+    outcome = await probe_database(target(project_dir=project), ctx, out, deadline())
+    assert (outcome.ok, outcome.reason) == (False, "unsupported")
+    assert provider in outcome.detail
+    assert out.value("inventory_db_file_exists") == 0
+    assert out.value("inventory_db_up") == 0
+    assert out.value("inventory_db_info") is None
+
+
+async def test_a_database_url_that_is_not_a_file_url_is_unsupported(project, ctx, out):
+    (project / ".env").write_text('DATABASE_URL="postgresql://app@localhost/inventory"\n')
+    outcome = await probe_database(target(project_dir=project), ctx, out, deadline())
+    assert (outcome.ok, outcome.reason) == (False, "unsupported")
+    assert out.value("inventory_db_up") == 0
+
+
+async def test_a_missing_database_url_is_not_found(tmp_path, ctx, out):
+    project = make_project(tmp_path / "p", database_url=None)
+    outcome = await probe_database(target(project_dir=project), ctx, out, deadline())
+    assert (outcome.ok, outcome.reason) == (False, "not_found")
+    assert "DATABASE_URL is not set" in outcome.detail
+    assert out.value("inventory_db_file_exists") == 0
+    assert out.value("inventory_db_up") == 0
+
+
+# --- read-only -----------------------------------------------------------------------------
+
+
+async def test_probing_a_healthy_database_changes_nothing_in_the_project(project, ctx, out):
+    before = tree_state(project)
+    for _ in range(2):
+        assert (await probe_database(target(project_dir=project), ctx, out, deadline())).ok
+    assert tree_state(project) == before
+
+
+@pytest.mark.parametrize("damage", ["missing", "corrupt", "empty"])
+async def test_probing_a_broken_database_creates_nothing(tmp_path, ctx, out, damage):
+    project = make_project(tmp_path / "p", with_db=damage != "missing")
+    if damage == "corrupt":
+        (project / DB).write_bytes(random.Random(1).randbytes(4096))
+    elif damage == "empty":
+        (project / DB).write_bytes(b"")
+    before = tree_state(project)
+    await probe_database(target(project_dir=project), ctx, out, deadline())
+    assert tree_state(project) == before
+
+
+async def test_a_wal_mode_database_is_read_without_creating_wal_or_shm_files(tmp_path, ctx, out):
+    project = make_project(tmp_path / "p", with_db=False)
+    make_wal_database(project / DB, tables=3)
+    before = tree_state(project)
+    outcome = await probe_database(target(project_dir=project), ctx, out, deadline())
+    assert outcome.ok, outcome
+    assert out.value("inventory_db_up") == 1
+    assert out.value("inventory_db_tables") == 3
+    assert tree_state(project) == before
+    assert sorted(os.listdir(project / "db")) == ["custom.db"]
+
+
+async def test_a_wal_database_in_use_by_the_app_shows_its_uncheckpointed_commits(tmp_path, ctx, out):
+    """With -wal and -shm present the probe reads as any reader, through the WAL, not just the main file."""
+    project = make_project(tmp_path / "p", with_db=False)
+    make_wal_database(project / DB, tables=1)
+    app = sqlite3.connect(project / DB)
+    try:
+        app.execute("PRAGMA wal_autocheckpoint = 0")
+        app.execute("CREATE TABLE only_in_the_wal (x)")
+        app.commit()
+        assert os.path.getsize(f"{project / DB}-wal") > 0
+        before = {name: (project / "db" / name).stat().st_size for name in os.listdir(project / "db")}
+        outcome = await probe_database(target(project_dir=project), ctx, out, deadline())
+        after = {name: (project / "db" / name).stat().st_size for name in os.listdir(project / "db")}
+    finally:
+        app.close()
+    assert outcome.ok, outcome
+    assert out.value("inventory_db_tables") == 2
+    assert after == before  # no new files beside the app's own -wal and -shm
+    assert sorted(os.listdir(project / "db")) == ["custom.db"]  # the app's close removed them
+
+
+async def test_a_wal_database_held_in_exclusive_locking_mode_is_locked_and_gets_no_shm(tmp_path, ctx, out):
+    project = make_project(tmp_path / "p", with_db=False)
+    make_wal_database(project / DB)
+    limit = 0.5
+    with holding(project / DB, "PRAGMA locking_mode = EXCLUSIVE", "SELECT count(*) FROM t0"):
+        assert sorted(os.listdir(project / "db")) == ["custom.db", "custom.db-wal"]
+        started = time.monotonic()
+        outcome = await probe_database(target(project_dir=project), ctx, out, deadline(limit))
+        elapsed = time.monotonic() - started
+        assert sorted(os.listdir(project / "db")) == ["custom.db", "custom.db-wal"]
+    assert (outcome.ok, outcome.reason) == (False, "locked")
+    assert out.value("inventory_db_up") == 0
+    assert elapsed < limit
+
+
+async def test_a_rollback_journal_database_leaves_no_journal_behind(project, ctx, out):
+    assert (await probe_database(target(project_dir=project), ctx, out, deadline())).ok
+    assert sorted(os.listdir(project / "db")) == ["custom.db"]

@@ -196,6 +196,10 @@ async def reload_handler(request: web.Request) -> web.Response:
 
 
 LANDING_TIMEOUT = 5.0
+INTRO = {
+    "en": "Watches the smart-inventory stack (Next.js, Prisma/SQLite, nginx) and says why it is down.",
+    "zh-CN": "监控智慧库存系统（Next.js、Prisma/SQLite、Nginx），出现故障时指出根本原因。",
+}
 
 
 async def landing_page(request: web.Request) -> web.Response:
@@ -213,7 +217,7 @@ async def landing_page(request: web.Request) -> web.Response:
 <html lang="{lang}"><head><meta charset="utf-8"><title>inventory-exporter</title>
 <style>body{{font-family:sans-serif;max-width:60em;margin:1em auto;padding:0 1em}}pre{{background:#f4f4f4;padding:.5em;white-space:pre-wrap}}small{{color:#666;font-weight:normal}}</style>
 </head><body><h1>inventory-exporter {html.escape(__version__)}</h1>
-<p>Watches the smart-inventory stack (Next.js, Prisma/SQLite, nginx) and says why it is down.
+<p>{INTRO[lang]}
 <a href="metrics">Metrics</a> · <a href="-/healthy">Health</a> · <a href="-/ready">Readiness</a> ·
 <a href="?lang={other[0]}">{other[1]}</a> · config: {html.escape(state.config.source)}</p>
 {body}

@@ -6,6 +6,7 @@ import asyncio
 import html
 import logging
 import platform
+import re
 import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -24,13 +25,19 @@ from exporter.httpclient import make_session
 from exporter.logs import fields
 from exporter.metrics import Samples, families
 from exporter.probing import Deadline, ProbeContext
+from exporter.redact import redact
 from exporter.report import build_report, render_html_body
+from exporter.webconfig import WebConfig
+from exporter.webconfig import middleware as webconfig_middleware
 from exporter.scrape import ScrapeResult, scrape
 
 log = logging.getLogger("exporter.app")
 
 DEFAULT_SCRAPE_TIMEOUT = 30.0  # without the Prometheus header; each target's timeout still caps it
-MAX_TARGET_PARAM = 128
+MAX_PARAMS = 8
+MAX_PARAM_LENGTH = 128
+PARAM_KEY_RE = re.compile(r"[A-Za-z0-9_.-]{1,32}")
+PARAM_VALUE_RE = re.compile(r"[A-Za-z0-9_.:-]*")
 COMPRESS_ABOVE = 16 * 1024
 
 
@@ -66,8 +73,9 @@ class State:
 STATE = web.AppKey("state", State)
 
 
-def create_app(state: State) -> web.Application:
-    app = web.Application(client_max_size=64 * 1024)
+def create_app(state: State, web_config: WebConfig | None = None) -> web.Application:
+    middlewares = [webconfig_middleware(web_config)] if web_config is not None else []
+    app = web.Application(client_max_size=64 * 1024, middlewares=middlewares)
     app[STATE] = state
     app.cleanup_ctx.append(_resources)
     app.router.add_get("/", landing_page)
@@ -165,15 +173,26 @@ async def metrics_handler(request: web.Request) -> web.Response:
     return render(request, result.store, with_process=True)
 
 
+def checked_query(request: web.Request) -> dict[str, str]:
+    """Every query parameter, bounded in count, length and characters; anything else is a 400."""
+    query = request.query
+    if len(query) > MAX_PARAMS:
+        raise web.HTTPBadRequest(text="too many query parameters\n")
+    for key, value in query.items():
+        if not PARAM_KEY_RE.fullmatch(key) or len(value) > MAX_PARAM_LENGTH or not PARAM_VALUE_RE.fullmatch(value):
+            raise web.HTTPBadRequest(
+                text=f"query parameters are limited to {MAX_PARAM_LENGTH} characters of [A-Za-z0-9_.:-]\n"
+            )
+    return dict(query)
+
+
 async def probe_handler(request: web.Request) -> web.Response:
     """One configured target by name: never an arbitrary URL, so never an open proxy."""
     state = request.app[STATE]
-    name = request.query.get("target", "")
-    if not name or len(name) > MAX_TARGET_PARAM:
-        raise web.HTTPBadRequest(text="target parameter is missing or too long\n")
-    target = state.config.target(name)
+    name = checked_query(request).get("target", "")
+    target = state.config.target(name) if name else None
     if target is None:
-        raise web.HTTPBadRequest(text=f"unknown target {name[:MAX_TARGET_PARAM]!r}: only configured targets can be probed\n")
+        raise web.HTTPBadRequest(text="the target parameter must name a configured target\n")
     result = await run_scrape(state, request, targets=[target], host=False)
     return render(request, result.store, with_process=False)
 
@@ -205,7 +224,7 @@ INTRO = {
 async def landing_page(request: web.Request) -> web.Response:
     """Links, and the live diagnosis of every target: plain HTML, fresh on each load."""
     state = request.app[STATE]
-    lang = "zh-CN" if request.query.get("lang") == "zh-CN" else "en"
+    lang = "zh-CN" if checked_query(request).get("lang") == "zh-CN" else "en"
     result = await run_scrape(state, request, deadline=Deadline(LANDING_TIMEOUT))
     loop = asyncio.get_running_loop()
     report = await loop.run_in_executor(
@@ -222,7 +241,7 @@ async def landing_page(request: web.Request) -> web.Response:
 <a href="?lang={other[0]}">{other[1]}</a> · config: {html.escape(state.config.source)}</p>
 {body}
 </body></html>"""
-    return web.Response(text=page, content_type="text/html", headers={"Cache-Control": "no-store"})
+    return web.Response(text=redact(page), content_type="text/html", headers={"Cache-Control": "no-store"})
 
 
 def state_from_file(config_file: Path | None, timeout_offset: float, default: Callable[[], Config]) -> State:

@@ -14,6 +14,7 @@ from exporter import __version__
 from exporter import logs
 from exporter.app import create_app, state_from_file
 from exporter.config import ConfigError, default_config
+from exporter.webconfig import load_web_config
 
 DEFAULT_LISTEN = ":9731"
 log = logging.getLogger("exporter")
@@ -28,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config.file", dest="config_file", type=Path, help="YAML config (default: embedded default)")
     parser.add_argument("--config.check", dest="config_check", action="store_true", help="validate the config and exit")
     parser.add_argument("--web.listen-address", dest="listen", default=DEFAULT_LISTEN, help=f"host:port to listen on (default {DEFAULT_LISTEN})")
+    parser.add_argument("--web.config.file", dest="web_config_file", type=Path, help="exporter-toolkit web config: TLS, basic auth, headers")
     parser.add_argument("--timeout-offset", dest="timeout_offset", type=float, default=0.5, help="seconds subtracted from Prometheus's scrape timeout (default 0.5)")
     parser.add_argument("--log.level", dest="log_level", choices=logs.LEVELS, default="info")
     parser.add_argument("--log.format", dest="log_format", choices=("logfmt", "json"), default="logfmt")
@@ -55,6 +57,11 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"inventory-exporter: invalid config:\n{exc}", file=sys.stderr)
         return 1
+    try:
+        web_config = load_web_config(args.web_config_file) if args.web_config_file else None
+    except ConfigError as exc:
+        print(f"inventory-exporter: invalid web config:\n{exc}", file=sys.stderr)
+        return 1
     if args.config_check:
         print(f"{state.config.source}: OK ({len(state.config.targets)} target(s))")
         return 0
@@ -63,9 +70,16 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"inventory-exporter: {exc}", file=sys.stderr)
         return 2
-    log.info("starting inventory-exporter", extra=logs.fields(version=__version__, address=args.listen, config=state.config.source))
+    log.info(
+        "starting inventory-exporter",
+        extra=logs.fields(version=__version__, address=args.listen, config=state.config.source,
+                          tls=bool(web_config and web_config.ssl_context), auth=bool(web_config and web_config.users)),
+    )
     try:
-        web.run_app(create_app(state), host=host, port=port, print=None, access_log=None, handle_signals=True)
+        web.run_app(
+            create_app(state, web_config), host=host, port=port, print=None, access_log=None, handle_signals=True,
+            ssl_context=web_config.ssl_context if web_config else None,
+        )
     except OSError as exc:
         log.error("cannot listen", extra=logs.fields(address=args.listen, error=exc))
         return 1

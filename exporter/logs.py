@@ -7,6 +7,8 @@ import logging
 import sys
 import time
 
+from exporter.redact import redact
+
 LEVELS = ("debug", "info", "warn", "error")
 
 
@@ -20,19 +22,19 @@ def _level(record: logging.LogRecord) -> str:
 
 class LogfmtFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        message = record.getMessage()
+        message = redact(record.getMessage())
         if record.exc_info:
-            message += " " + self.formatException(record.exc_info).replace("\n", " | ")
-        pairs = "".join(f" {k}={_quote(str(v))}" for k, v in getattr(record, "fields", {}).items())
+            message += " " + redact(self.formatException(record.exc_info)).replace("\n", " | ")
+        pairs = "".join(f" {k}={_quote(redact(str(v)))}" for k, v in getattr(record, "fields", {}).items())
         return f"ts={_timestamp(record)} level={_level(record)} logger={record.name} msg={_quote(message)}{pairs}"
 
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        entry = {"ts": _timestamp(record), "level": _level(record), "logger": record.name, "msg": record.getMessage()}
-        entry.update({k: str(v) for k, v in getattr(record, "fields", {}).items()})
+        entry = {"ts": _timestamp(record), "level": _level(record), "logger": record.name, "msg": redact(record.getMessage())}
+        entry.update({k: redact(str(v)) for k, v in getattr(record, "fields", {}).items()})
         if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
+            entry["exc"] = redact(self.formatException(record.exc_info))
         return json.dumps(entry, ensure_ascii=False)
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from exporter.config import Config, Target
 from exporter.diagnosis import CAUSE_TEXT, SEVERITIES, THRESHOLDS, Diagnosis, Facts, Finding
 from exporter.project import locate_database
+from exporter.redact import redact
 
 LANGS = ("en", "zh-CN")
 PRIORITY = {
@@ -184,7 +185,7 @@ def render_markdown(report: Report, lang: str = "en", heading: str = "#") -> str
         context = fix_context(report.targets[0][0]) if report.targets else _Blank()
         lines += ["", f"{heading}# 🖥️ {w['host']}", ""]
         lines += _markdown_findings(report.host.findings, context, lang, heading)
-    return "\n".join(lines) + "\n"
+    return redact("\n".join(lines) + "\n")
 
 
 def _markdown_findings(findings: list[Finding], context: dict[str, str], lang: str, heading: str) -> list[str]:
@@ -214,7 +215,7 @@ def render_text(report: Report, lang: str = "en") -> str:
     if report.host:
         context = fix_context(report.targets[0][0]) if report.targets else _Blank()
         out += [f"{w['host']}:"] + _text_findings(report.host.findings, context, lang)
-    return "\n".join(out) + "\n"
+    return redact("\n".join(out) + "\n")
 
 
 def _text_findings(findings: list[Finding], context: dict[str, str], lang: str) -> list[str]:
@@ -256,7 +257,7 @@ def report_dict(report: Report, lang: str = "en") -> dict[str, Any]:
 
 
 def render_json(report: Report, lang: str = "en") -> str:
-    return json.dumps(report_dict(report, lang), ensure_ascii=False, indent=2) + "\n"
+    return redact(json.dumps(report_dict(report, lang), ensure_ascii=False, indent=2) + "\n")
 
 
 SEVERITY_COLOUR = {"critical": "#c62828", "warning": "#f9a825", "info": "#2e7d32"}
@@ -282,7 +283,7 @@ def render_html_body(report: Report, lang: str = "en") -> str:
     if report.host:
         context = fix_context(report.targets[0][0]) if report.targets else _Blank()
         parts.append(f'<section class="host"><h2>{e(w["host"])}</h2>{_html_findings(report.host.findings, context, lang)}</section>')
-    return "\n".join(parts)
+    return redact("\n".join(parts))
 
 
 def _html_findings(findings: list[Finding], context: dict[str, str], lang: str) -> str:

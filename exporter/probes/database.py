@@ -25,6 +25,7 @@ from urllib.parse import quote
 from exporter.config import Target
 from exporter.metrics import Samples
 from exporter.probing import Deadline, Outcome, ProbeContext
+from exporter.redact import redact
 from exporter.project import locate_database
 
 
@@ -34,7 +35,7 @@ async def probe_database(target: Target, ctx: ProbeContext, out: Samples, deadli
         out.add("inventory_db_file_exists", 0)
         out.add("inventory_db_up", 0)
         return Outcome.fail(location.reason, location.problem)
-    out.add("inventory_db_info", 1, path=str(location.path), source=location.source)
+    out.add("inventory_db_info", 1, path=redact(str(location.path)), source=location.source)
     try:
         size = (await ctx.blocking(deadline, os.stat, location.path)).st_size
     except OSError as exc:

@@ -14,6 +14,7 @@ from exporter.config import Config, Target
 from exporter.httpclient import make_session
 from exporter.metrics import Samples
 from exporter.probing import Deadline, ProbeContext
+from tests.support.dns_server import responder  # noqa: F401  (a fixture for every test module)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.app import State, create_app
-from exporter.config import Config, ConfigError, DnsConfig, Target, load_config
+from exporter.config import Config, DnsConfig, Target, load_config
 from tests.conftest import free_port
 
 

@@ -6,35 +6,20 @@ not stop, and faking the error would prove nothing about the real open.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import random
 import sqlite3
-import threading
 import time
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 from exporter.probes.database import probe_database
 from tests.conftest import deadline, make_project, target
+from tests.support.project_state import holding, tree_state
 
 DB = "db/custom.db"
 JOURNALS = ("-wal", "-shm", "-journal")
-
-
-def tree_state(root: Path) -> dict[str, tuple]:
-    """Every file and directory under ``root``: kind, mode, owner, size, mtime and content hash."""
-    state = {}
-    for directory, dirnames, filenames in os.walk(root):
-        for name in [".", *dirnames, *filenames]:
-            path = Path(directory) / name
-            st = path.lstat()
-            digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() and not path.is_symlink() else ""
-            state[str(path.relative_to(root))] = (st.st_mode, st.st_uid, st.st_size, st.st_mtime_ns, digest)
-    return state
 
 
 def make_wal_database(path: Path, tables: int = 1) -> None:
@@ -46,37 +31,6 @@ def make_wal_database(path: Path, tables: int = 1) -> None:
     conn.commit()
     conn.close()
     assert not any(Path(f"{path}{suffix}").exists() for suffix in JOURNALS)
-
-
-@contextmanager
-def holding(path: Path, *statements: str) -> Iterator[None]:
-    """A writer thread that runs ``statements`` on its own connection and keeps it (and its locks)
-    until the block ends."""
-    ready, release = threading.Event(), threading.Event()
-    errors: list[BaseException] = []
-
-    def writer() -> None:
-        conn = sqlite3.connect(path, isolation_level=None)
-        try:
-            for statement in statements:
-                conn.execute(statement).fetchall()
-        except BaseException as exc:  # reported to the test below
-            errors.append(exc)
-        finally:
-            ready.set()
-        release.wait(10)
-        conn.close()
-
-    thread = threading.Thread(target=writer, daemon=True)
-    thread.start()
-    assert ready.wait(5), "writer did not start"
-    assert not errors, errors
-    try:
-        yield
-    finally:
-        release.set()
-        thread.join(5)
-        assert not thread.is_alive()
 
 
 async def test_healthy_database_resolved_from_env_is_up(project, ctx, out):

@@ -9,7 +9,6 @@ import dataclasses
 import socket
 import time
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable
 
 import pytest
 from aiohttp import web

@@ -54,6 +54,7 @@ class State:
     reload_time: float = field(default_factory=time.time)
     ctx: ProbeContext | None = None
     ready: bool = False
+    inflight: dict = field(default_factory=dict)  # scrape key -> (deadline, task) of the scrape in flight
 
     def reload(self) -> bool:
         """Load the config again; on failure keep the old one and remember why."""
@@ -160,17 +161,27 @@ def exporter_samples(state: State, store: list, started: float) -> None:
 
 
 async def run_scrape(state: State, request: web.Request, deadline: Deadline | None = None, **kwargs) -> ScrapeResult:
+    """Probe under the request's deadline. Requests that arrive while an identical scrape is in
+    flight, and whose deadline is no earlier than its own, share its result instead of probing
+    again (so 100 concurrent scrapes cost one round of probes, and a target is not hammered)."""
     assert state.ctx is not None
     deadline = deadline or scrape_deadline(request, state.timeout_offset)
-    return await scrape(state.config, state.ctx, deadline, **kwargs)
+    key = (id(state.config), tuple(t.name for t in kwargs.get("targets") or ()), kwargs.get("host", True))
+    flight = state.inflight.get(key)
+    if flight is None or flight[0].at > deadline.at:
+        task = asyncio.ensure_future(scrape(state.config, state.ctx, deadline, **kwargs))
+        flight = state.inflight[key] = (deadline, task)
+        task.add_done_callback(lambda _: state.inflight.pop(key, None) if state.inflight.get(key) is flight else None)
+    return await asyncio.shield(flight[1])
 
 
 async def metrics_handler(request: web.Request) -> web.Response:
     state = request.app[STATE]
     started = time.perf_counter()
     result = await run_scrape(state, request)
-    exporter_samples(state, result.store, started)
-    return render(request, result.store, with_process=True)
+    store = list(result.store)  # shared with concurrent requests: add our own samples to a copy
+    exporter_samples(state, store, started)
+    return render(request, store, with_process=True)
 
 
 def checked_query(request: web.Request) -> dict[str, str]:

@@ -154,3 +154,18 @@ async def test_openmetrics_is_served_when_asked_for(aiohttp_client):
     response = await client.get("/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"})
     assert response.headers["Content-Type"].startswith("application/openmetrics-text")
     assert (await response.text()).rstrip().endswith("# EOF")
+
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(params=st.dictionaries(st.text(max_size=40), st.text(max_size=300), max_size=10))
+async def test_any_query_parameters_give_a_clean_answer_never_a_server_error(aiohttp_client, params):
+    client = await aiohttp_client(create_app(state_for(Target(name="shop", app_url=f"http://127.0.0.1:{free_port()}", timeout=0.5))))
+    for path in ("/probe", "/"):
+        response = await client.get(path, params=params)
+        assert response.status in (200, 400), (path, params, response.status)
+        if path == "/probe" and params.get("target") != "shop":
+            assert response.status == 400

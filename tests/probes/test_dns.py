@@ -9,7 +9,6 @@ from __future__ import annotations
 import time
 
 import dns.message
-import dns.rcode
 import pytest
 
 from exporter.config import Config, DnsConfig

@@ -2,7 +2,7 @@
 # Everything the test suite needs on a fresh Debian machine: the Debian tools the tests run for real
 # (nginx, Prometheus + promtool, Alertmanager + amtool, Chromium) and the Python packages.
 set -euo pipefail
-DEBS=(nginx prometheus prometheus-alertmanager chromium fonts-noto-cjk fonts-noto-color-emoji)
+DEBS=(nginx prometheus prometheus-alertmanager chromium fonts-noto-cjk fonts-noto-color-emoji apache2-utils)
 missing=()
 for pkg in "${DEBS[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -4,24 +4,28 @@ from __future__ import annotations
 
 import base64
 import ssl
+import subprocess
 import time
 from pathlib import Path
 
 import aiohttp
-import bcrypt
 import pytest
 import trustme
 
 from exporter.app import State, create_app
 from exporter.config import Config, ConfigError, DnsConfig, Target
 from exporter.webconfig import BasicAuth, load_web_config
+from tests.support.stack import require
 
 PASSWORD = "s3cret-pass"
 
 
-def htpasswd_hash(password: str) -> str:
-    """What `htpasswd -nBC 10` writes: a $2y$ bcrypt hash of cost 10."""
-    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=10)).decode().replace("$2b$", "$2y$", 1)
+def htpasswd_hash(password: str, user: str = "prometheus") -> str:
+    """The hash the real `htpasswd -nbBC 10` writes (Debian apache2-utils): $2y$, cost 10."""
+    result = subprocess.run([require("htpasswd"), "-nbBC", "10", user, password], capture_output=True, text=True, check=True)
+    hashed = result.stdout.strip().split(":", 1)[1]
+    assert hashed.startswith("$2y$10$")
+    return hashed
 
 
 def basic(user: str, password: str) -> dict[str, str]:

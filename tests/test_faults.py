@@ -23,6 +23,7 @@ from tests.conftest import free_port, make_project
 from tests.support.dns_server import DROP, SERVFAIL
 from tests.support.project_state import holding, tree_state
 from tests.support.servers import raw_server
+from tests.support.stack import Nginx
 from tests.test_app import value
 
 HEADER_TIMEOUT = 2.0  # Prometheus's scrape timeout; the exporter's deadline is 1.5 s
@@ -126,6 +127,21 @@ async def test_a_failing_front_proxy_is_reported(exporter, handler, status_code,
     async with raw_server(handler) as url:
         scrape = await exporter(shop(proxy_url=url + "/"))
         text = await scrape()
+    assert value(text, "inventory_proxy_up", target="shop") == up
+    assert value(text, "inventory_proxy_status_code", target="shop") == status_code
+    assert value(text, "inventory_probe_success", target="shop", probe="proxy") == 0
+
+
+@pytest.mark.parametrize("path, status_code, up", [("/502", 502, 1), ("/504", 504, 1), ("/444", 0, 0)])
+async def test_a_real_nginx_answering_errors_or_closing_is_reported(exporter, tmp_path, path, status_code, up):
+    port = free_port()
+    extra = "location = /502 { return 502; } location = /504 { return 504; } location = /444 { return 444; }"
+    nginx = Nginx(tmp_path / "nginx", port, free_port(), extra)
+    try:
+        scrape = await exporter(shop(proxy_url=f"http://127.0.0.1:{port}{path}"))
+        text = await scrape()
+    finally:
+        nginx.stop()
     assert value(text, "inventory_proxy_up", target="shop") == up
     assert value(text, "inventory_proxy_status_code", target="shop") == status_code
     assert value(text, "inventory_probe_success", target="shop", probe="proxy") == 0

@@ -95,6 +95,7 @@ http {{
     upstream app {{ server 127.0.0.1:{app_port}; }}
     server {{
         listen 127.0.0.1:{port};
+        {extra}
         location / {{
             proxy_pass http://app;
             proxy_connect_timeout 1s;
@@ -106,13 +107,13 @@ http {{
 
 
 class Nginx(Process):
-    def __init__(self, prefix: Path, port: int, app_port: int):
+    def __init__(self, prefix: Path, port: int, app_port: int, extra: str = ""):
         self.prefix = prefix
         (prefix / "tmp").mkdir(parents=True, exist_ok=True)
         self.error_log = prefix / "error.log"
         self.error_log.touch()
         conf = prefix / "nginx.conf"
-        conf.write_text(NGINX_CONF.format(prefix=prefix, port=port, app_port=app_port))
+        conf.write_text(NGINX_CONF.format(prefix=prefix, port=port, app_port=app_port, extra=extra))
         binary = require("nginx")
         check = subprocess.run([binary, "-t", "-p", str(prefix), "-c", str(conf), "-e", str(self.error_log)], capture_output=True, text=True)
         assert check.returncode == 0, check.stderr

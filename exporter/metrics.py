@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 
+from exporter.probing import REASONS
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 
@@ -34,8 +35,7 @@ METRICS: dict[str, Spec] = {
     "inventory_probe_success": _g("1 if the probe succeeded, 0 if it failed.", T, "probe"),
     "inventory_probe_duration_seconds": _g("How long the probe took.", T, "probe"),
     "inventory_probe_failure_info": _g(
-        "Why a probe failed: 1 for the failing probe's reason (connection_refused, timeout, http_status, "
-        "not_found, permission_denied, parse_error, locked, corrupt, mismatch, dns_error, internal_error).",
+        f"Why a probe failed: 1 for the failing probe's reason ({', '.join(REASONS)}).",
         T, "probe", "reason",
     ),
     # port

@@ -12,6 +12,8 @@ from typing import Any, Awaitable, Callable
 
 import aiohttp
 
+from exporter.procnet import PortOwners
+
 log = logging.getLogger("exporter.probe")
 
 # Reasons a probe may give for failing; a bounded set so label cardinality stays small.
@@ -80,6 +82,7 @@ class ProbeContext:
     cache: dict[str, Any] = field(default_factory=dict)
     config: Any = None  # the current exporter.config.Config, swapped on reload
     http_body_limit: int = 1 << 20
+    port_owners: PortOwners = field(default_factory=PortOwners)
 
     async def blocking(self, deadline: Deadline, fn: Callable[..., Any], *args: Any) -> Any:
         """Run blocking ``fn`` in the probe thread pool, bounded by ``deadline``."""

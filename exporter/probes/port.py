@@ -6,30 +6,33 @@ The incident's root cause: nothing listened on 3001, so nginx answered 502.
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
+from pathlib import Path
 
 import psutil
 
 from exporter.config import Target
 from exporter.metrics import Samples
+from exporter.procnet import PortOwners
 from exporter.probing import Deadline, Outcome, ProbeContext, classify_os_error
+
+
+PROC_NET_TCP = Path("/proc/net/tcp")
 
 
 async def probe_port(target: Target, ctx: ProbeContext, out: Samples, deadline: Deadline) -> Outcome:
     port = str(target.app_port)
     started = time.perf_counter()
     try:
-        _, writer = await asyncio.wait_for(
-            asyncio.open_connection(target.app_host, target.app_port), timeout=deadline.remaining()
-        )
+        await asyncio.wait_for(connect(target.app_host, target.app_port), timeout=deadline.remaining())
     except (OSError, asyncio.TimeoutError) as exc:
         out.add("inventory_app_port_listening", 0, port=port)
         return Outcome.fail(classify_os_error(exc), f"{target.app_host}:{port}: {exc!r}")
     out.add("inventory_app_port_connect_seconds", time.perf_counter() - started, port=port)
     out.add("inventory_app_port_listening", 1, port=port)
-    writer.close()
     try:
-        owner = await ctx.blocking(deadline, listening_owner, target.app_port)
+        owner = await ctx.blocking(deadline, listening_owner, target.app_port, ctx.port_owners)
     except asyncio.TimeoutError:
         return Outcome.fail("timeout", f"port {port}: owner lookup did not finish before the deadline")
     if owner is None:
@@ -47,8 +50,23 @@ def is_app_process(process: str, names: tuple[str, ...]) -> bool:
     return any(process == name or process.startswith(name) for name in names)
 
 
-def listening_owner(port: int) -> tuple[str, str] | None:
+async def connect(host: str, port: int) -> None:
+    """Open and close one TCP connection (a bare socket: no stream objects to build)."""
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setblocking(False)
+        await loop.sock_connect(sock, address)
+    finally:
+        sock.close()
+
+
+def listening_owner(port: int, owners: PortOwners | None = None) -> tuple[str, str] | None:
     """(pid, process name) of the socket listening on ``port``; ('', '') when not visible to us."""
+    if owners is not None and PROC_NET_TCP.exists():
+        return owners.owner(port)
     try:
         connections = psutil.net_connections(kind="tcp")
     except (psutil.Error, OSError):

@@ -124,8 +124,11 @@ class Report:
 
 def build_report(config: Config, store: list, diagnoses: list[Diagnosis], host: Diagnosis | None) -> Report:
     by_name = {t.name: t for t in config.targets}
-    rows = [(by_name[d.target], d, Facts(store, d.target)) for d in diagnoses if d.target in by_name]
-    return Report(time.time(), rows, host, Facts(store, ""))
+    grouped: dict[str, list] = {}
+    for row in store:
+        grouped.setdefault(row[1].get("target", ""), []).append(row)
+    rows = [(by_name[d.target], d, Facts(grouped.get(d.target, []), d.target)) for d in diagnoses if d.target in by_name]
+    return Report(time.time(), rows, host, Facts(grouped.get("", []), ""))
 
 
 def _status(diagnosis: Diagnosis, words: dict[str, str]) -> str:

@@ -29,6 +29,7 @@ class TargetResult:
     target: Target
     samples: Samples
     outcomes: dict[str, Outcome] = field(default_factory=dict)
+    diagnosis: Diagnosis | None = None
 
 
 async def run_probe(name: str, fn: ProbeFn, subject: Any, ctx: ProbeContext, out: Samples, deadline: Deadline) -> Outcome:
@@ -50,29 +51,38 @@ async def run_probe(name: str, fn: ProbeFn, subject: Any, ctx: ProbeContext, out
 
 
 async def probe_target(target: Target, ctx: ProbeContext, store: list, deadline: Deadline) -> TargetResult:
-    out = Samples({"target": target.name}, store)
+    """Run the target's probes and its diagnosis on samples of its own; append them to ``store``."""
+    out = Samples({"target": target.name})
     result = TargetResult(target, out)
     dl = deadline.capped(target.timeout)
     probes = [(name, p.fn) for name, p in TARGET_PROBES.items() if p.applies(target)]
     outcomes = await asyncio.gather(*(run_probe(name, fn, target, ctx, out, dl) for name, fn in probes))
     result.outcomes = dict(zip((name for name, _ in probes), outcomes))
+    result.diagnosis = diagnose_target(out.store, target.name)
+    add_samples(result.diagnosis, out)
+    store.extend(out.store)
     return result
 
 
-async def probe_host(cfg: Config, ctx: ProbeContext, store: list, deadline: Deadline) -> dict[str, Outcome]:
-    out = Samples({"target": ""}, store)
+async def probe_host(cfg: Config, ctx: ProbeContext, store: list, deadline: Deadline) -> Diagnosis:
+    out = Samples({"target": ""})
     dl = deadline.capped(max((t.timeout for t in cfg.targets), default=5.0))
-    outcomes = await asyncio.gather(*(run_probe(name, fn, cfg, ctx, out, dl) for name, fn in HOST_PROBES.items()))
-    return dict(zip(HOST_PROBES, outcomes))
+    await asyncio.gather(*(run_probe(name, fn, cfg, ctx, out, dl) for name, fn in HOST_PROBES.items()))
+    diagnosis = diagnose_host(out.store)
+    add_samples(diagnosis, out)
+    store.extend(out.store)
+    return diagnosis
 
 
 @dataclass
 class ScrapeResult:
     store: list
     targets: list[TargetResult]
-    host: dict[str, Outcome]
-    diagnoses: list[Diagnosis] = field(default_factory=list)
     host_diagnosis: Diagnosis | None = None
+
+    @property
+    def diagnoses(self) -> list[Diagnosis]:
+        return [t.diagnosis for t in self.targets if t.diagnosis is not None]
 
 
 async def scrape(
@@ -88,15 +98,9 @@ async def scrape(
 
     chosen = list(cfg.targets) if targets is None else targets
     host_task = probe_host(cfg, ctx, store, deadline) if host else _nothing()
-    *results, host_outcomes = await asyncio.gather(*(bounded(t) for t in chosen), host_task)
-    result = ScrapeResult(store, list(results), host_outcomes)
-    result.diagnoses = [diagnose_target(store, t.name) for t in chosen]
-    result.host_diagnosis = diagnose_host(store) if host else None
-    out = Samples(store=store)
-    for diagnosis in result.diagnoses + ([result.host_diagnosis] if host else []):
-        add_samples(diagnosis, out)
-    return result
+    *results, host_diagnosis = await asyncio.gather(*(bounded(t) for t in chosen), host_task)
+    return ScrapeResult(store, list(results), host_diagnosis)
 
 
-async def _nothing() -> dict[str, Outcome]:
-    return {}
+async def _nothing() -> None:
+    return None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
 import sys
 
 from exporter.procnet import PortOwners, listening_inodes, process_name

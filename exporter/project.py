@@ -5,6 +5,7 @@ Everything here is blocking and is called through ``ProbeContext.blocking``.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from dataclasses import dataclass
@@ -52,7 +53,15 @@ def inside(project_dir: Path, relative: str | Path) -> Path:
 
 
 def read_text(project_dir: Path, relative: str | Path, limit: int = 1 << 20) -> str:
-    with open(inside(project_dir, relative), "rb") as handle:
+    """The file's text; unchanged files (same inode, size and mtime) are not read again."""
+    path = inside(project_dir, relative)
+    st = os.stat(path)
+    return _read(str(path), st.st_ino, st.st_size, st.st_mtime_ns, limit)
+
+
+@functools.lru_cache(maxsize=512)
+def _read(path: str, inode: int, size: int, mtime_ns: int, limit: int) -> str:
+    with open(path, "rb") as handle:
         return handle.read(limit).decode("utf-8", errors="replace")
 
 

@@ -3,29 +3,44 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 
 from exporter.config import Config
 from exporter.metrics import Samples
 from exporter.probing import Deadline, Outcome, ProbeContext, classify_os_error
 
+PAYLOAD = b"inventory-exporter-loopback"
+
+
+class _Echo(asyncio.DatagramProtocol):
+    def __init__(self) -> None:
+        self.received: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+
+    def datagram_received(self, data: bytes, addr: tuple) -> None:
+        if not self.received.done():
+            self.received.set_result(data)
+
+    def error_received(self, exc: Exception) -> None:
+        if not self.received.done():
+            self.received.set_exception(exc)
+
 
 async def probe_loopback(cfg: Config, ctx: ProbeContext, out: Samples, deadline: Deadline) -> Outcome:
     loop = asyncio.get_running_loop()
-    payload = b"inventory-exporter-loopback"
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.setblocking(False)
-        try:
-            sock.bind(("127.0.0.1", 0))
-            started = time.perf_counter()
-            await loop.sock_sendto(sock, payload, sock.getsockname())
-            data, _ = await asyncio.wait_for(loop.sock_recvfrom(sock, 64), timeout=deadline.remaining())
-        except (OSError, asyncio.TimeoutError) as exc:
-            out.add("inventory_loopback_up", 0)
-            return Outcome.fail(classify_os_error(exc), f"loopback: {exc!r}")
+    transport = None
+    try:
+        transport, echo = await loop.create_datagram_endpoint(_Echo, local_addr=("127.0.0.1", 0))
+        started = time.perf_counter()
+        transport.sendto(PAYLOAD, transport.get_extra_info("sockname"))
+        data = await asyncio.wait_for(echo.received, timeout=deadline.remaining())
         rtt = time.perf_counter() - started
-    ok = data == payload
+    except (OSError, asyncio.TimeoutError) as exc:
+        out.add("inventory_loopback_up", 0)
+        return Outcome.fail(classify_os_error(exc), f"loopback: {exc!r}")
+    finally:
+        if transport is not None:
+            transport.close()
+    ok = data == PAYLOAD
     out.add("inventory_loopback_up", int(ok))
     if ok:
         out.add("inventory_loopback_rtt_seconds", rtt)

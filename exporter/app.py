@@ -12,18 +12,18 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable
 
 import psutil
 from aiohttp import web
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
-from prometheus_client.exposition import choose_encoder
 
 from exporter import __version__
 from exporter.config import Config, ConfigError, load_config
 from exporter.httpclient import make_session
 from exporter.logs import fields
-from exporter.metrics import Samples, families
+from exporter import exposition
+from exporter.metrics import Samples
 from exporter.probing import Deadline, ProbeContext
 from exporter.redact import redact
 from exporter.report import build_report, render_html_body
@@ -124,29 +124,24 @@ def scrape_deadline(request: web.Request, offset: float) -> Deadline:
     return Deadline(seconds)
 
 
-class _Families:
-    def __init__(self, metrics: Iterable):
-        self._metrics = list(metrics)
-
-    def collect(self):
-        return self._metrics
-
-
-_PROCESS = ProcessCollector(registry=None)
-_PLATFORM = PlatformCollector(registry=None)
-_GC = GCCollector(registry=CollectorRegistry())
+_SELF = CollectorRegistry(auto_describe=False)  # the exporter's own process, platform and GC metrics
+ProcessCollector(registry=_SELF)
+PlatformCollector(registry=_SELF)
+GCCollector(registry=_SELF)
 
 
 def render(request: web.Request, store: list, with_process: bool) -> web.Response:
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Families(families(store)))
+    """Text 0.0.4, or OpenMetrics when the client asks for it (Prometheus does)."""
+    om = exposition.wants_openmetrics(request.headers.get("Accept", ""))
+    text = exposition.render(store, om)
     if with_process:
-        for collector in (_PROCESS, _PLATFORM, _GC):
-            registry.register(collector)
-    encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
-    body = encoder(registry)
-    response = web.Response(body=body, headers={"Content-Type": content_type})
-    if len(body) > COMPRESS_ABOVE:
+        text += exposition.render_process(_SELF, om)
+    if om:
+        text += "# EOF\n"
+    response = web.Response(
+        body=text.encode(), headers={"Content-Type": exposition.OPENMETRICS if om else exposition.TEXT}
+    )
+    if len(text) > COMPRESS_ABOVE:
         response.enable_compression()
     return response
 

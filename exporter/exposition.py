@@ -1,0 +1,65 @@
+"""The exposition of one scrape's samples, written directly (Prometheus text 0.0.4 or OpenMetrics 1.0).
+
+prometheus-client's encoders build objects for every sample and were the largest cost of a
+/probe; this writes the same bytes from the samples and the METRICS table. The exporter's own
+process metrics still come from prometheus-client's collectors.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.utils import floatToGoString
+from prometheus_client.openmetrics import exposition as openmetrics
+
+from exporter.metrics import METRICS
+
+TEXT = "text/plain; version=0.0.4; charset=utf-8"
+OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+
+
+def wants_openmetrics(accept: str) -> bool:
+    """As prometheus-client decides: OpenMetrics when the client lists it at all."""
+    return any(part.split(";")[0].strip() == "application/openmetrics-text" for part in accept.split(","))
+
+
+def number(value: float) -> str:
+    """Floats as Go and prometheus-client print them (1e+06, +Inf, NaN)."""
+    return floatToGoString(value)
+
+
+def _escape_label(value: str) -> str:
+    if "\\" in value or "\n" in value or '"' in value:
+        value = value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+    return value
+
+
+def _escape_help(text: str) -> str:
+    return text.replace("\\", r"\\").replace("\n", r"\n")
+
+
+def render(samples: Iterable[tuple[str, dict[str, str], float]], openmetrics_format: bool = False) -> str:
+    grouped: dict[str, list[tuple[dict[str, str], float]]] = {}
+    for name, labels, value in samples:
+        grouped.setdefault(name, []).append((labels, value))
+    lines: list[str] = []
+    for name, spec in METRICS.items():
+        rows = grouped.get(name)
+        if not rows:
+            continue
+        family = name[:-6] if openmetrics_format and spec.kind == "counter" and name.endswith("_total") else name
+        order = sorted(spec.labels)
+        lines.append(f"# HELP {family} {_escape_help(spec.help)}")
+        lines.append(f"# TYPE {family} {spec.kind}")
+        for labels, value in rows:
+            pairs = ",".join(f'{label}="{_escape_label(str(labels.get(label, "")))}"' for label in order)
+            lines.append(f"{name}{{{pairs}}} {number(value)}" if pairs else f"{name} {number(value)}")
+    return "\n".join(lines) + "\n" if lines else ""
+
+
+def render_process(registry: CollectorRegistry, openmetrics_format: bool) -> str:
+    """The exporter's own process/platform/GC metrics, without OpenMetrics' closing # EOF."""
+    if openmetrics_format:
+        return openmetrics.generate_latest(registry).decode().removesuffix("# EOF\n")
+    return generate_latest(registry).decode()

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Everything the test suite needs on a fresh Debian machine: the Debian tools the tests run for real
-# (nginx, Prometheus + promtool, Alertmanager + amtool, Chromium) and the Python packages.
+# (nginx, Prometheus + promtool, Alertmanager + amtool, Chromium, htpasswd, the Go exporters and wrk
+# for the side-by-side benchmark smoke test, systemd-analyze) and the Python packages.
 set -euo pipefail
-DEBS=(nginx prometheus prometheus-alertmanager chromium fonts-noto-cjk fonts-noto-color-emoji apache2-utils)
+DEBS=(nginx prometheus prometheus-alertmanager chromium fonts-noto-cjk fonts-noto-color-emoji apache2-utils
+      prometheus-blackbox-exporter prometheus-node-exporter wrk systemd)
 missing=()
 for pkg in "${DEBS[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -49,3 +49,24 @@ def test_a_new_listener_on_the_same_port_is_seen_not_the_remembered_one():
         assert owners.owner(port)[0] == str(second.proc.pid)
     finally:
         second.stop()
+
+
+def test_netlink_and_proc_net_tcp_agree_on_listening_sockets():
+    from exporter.procnet import netlink_listening
+
+    with socket.socket() as v4, socket.socket(socket.AF_INET6) as v6:
+        v4.bind(("127.0.0.1", 0))
+        v4.listen(1)
+        v6.bind(("::1", 0))
+        v6.listen(1)
+        for port in (v4.getsockname()[1], v6.getsockname()[1]):
+            assert netlink_listening(port) == listening_inodes(port) != []
+
+
+def test_without_netlink_the_owner_comes_from_proc():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(1)
+        owners = PortOwners(use_netlink=False)
+        assert owners.owner(sock.getsockname()[1]) == (str(os.getpid()), process_name(os.getpid()))
+        assert not owners.use_netlink

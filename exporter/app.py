@@ -106,6 +106,7 @@ async def _resources(app: web.Application):
         loop.remove_signal_handler(signal.SIGHUP)
     except (NotImplementedError, RuntimeError, ValueError):
         pass
+    state.ctx.close()
     await session.close()
     executor.shutdown(wait=False, cancel_futures=True)
 

@@ -39,6 +39,7 @@ async def diagnose_once(config: Config, timeout: float) -> Report:
         result = await scrape(config, ctx, Deadline(timeout))
         return build_report(config, result.store, result.diagnoses, result.host_diagnosis)
     finally:
+        ctx.close()
         await session.close()
         executor.shutdown(wait=False, cancel_futures=True)
 

@@ -83,6 +83,14 @@ class ProbeContext:
     config: Any = None  # the current exporter.config.Config, swapped on reload
     http_body_limit: int = 1 << 20
     port_owners: PortOwners = field(default_factory=PortOwners)
+    resources: dict[str, Any] = field(default_factory=dict)  # long-lived sockets with a close()
+
+    def close(self) -> None:
+        """Close what the probes kept open (the HTTP session is closed by its owner)."""
+        self.port_owners.close()
+        for resource in self.resources.values():
+            resource.close()
+        self.resources.clear()
 
     async def blocking(self, deadline: Deadline, fn: Callable[..., Any], *args: Any) -> Any:
         """Run blocking ``fn`` in the probe thread pool, bounded by ``deadline``."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import socket
 import struct
+import threading
 from pathlib import Path
 
 LISTEN = "0A"
@@ -26,16 +27,25 @@ _HEADER = struct.Struct("=LHHLL")
 _REQUEST = struct.Struct("=BBBxI48x")
 
 
-def netlink_listening(port: int) -> list[int]:
-    """Inodes of LISTEN sockets on ``port`` from the kernel's sock_diag; OSError if netlink is refused."""
+def netlink_listening(port: int, sock: socket.socket | None = None) -> list[int]:
+    """Inodes of LISTEN sockets on ``port`` from the kernel's sock_diag; OSError if netlink is refused.
+
+    ``sock`` is an open NETLINK_SOCK_DIAG socket to reuse (creating one per call costs more than the query)."""
+    if sock is None:
+        with open_netlink() as own:
+            return netlink_listening(port, own)
     inodes = []
-    with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_SOCK_DIAG) as sock:
-        sock.settimeout(1.0)
-        for family in (socket.AF_INET, socket.AF_INET6):
-            body = _REQUEST.pack(family, socket.IPPROTO_TCP, 0, 1 << TCP_LISTEN)
-            sock.send(_HEADER.pack(_HEADER.size + len(body), SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST_DUMP, family, 0) + body)
-            inodes += _read_dump(sock, port)
+    for family in (socket.AF_INET, socket.AF_INET6):
+        body = _REQUEST.pack(family, socket.IPPROTO_TCP, 0, 1 << TCP_LISTEN)
+        sock.send(_HEADER.pack(_HEADER.size + len(body), SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST_DUMP, family, 0) + body)
+        inodes += _read_dump(sock, port)
     return inodes
+
+
+def open_netlink() -> socket.socket:
+    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_SOCK_DIAG)
+    sock.settimeout(1.0)
+    return sock
 
 
 def _read_dump(sock: socket.socket, port: int) -> list[int]:
@@ -109,14 +119,36 @@ class PortOwners:
         self.proc = proc
         self.known: dict[int, int] = {}
         self.use_netlink = use_netlink and proc == Path("/proc")
+        self._netlink: socket.socket | None = None
+        self._lock = threading.Lock()  # one dump at a time on the shared netlink socket
 
     def inodes(self, port: int) -> list[int]:
         if self.use_netlink:
-            try:
-                return netlink_listening(port)
-            except OSError:
-                self.use_netlink = False  # not allowed here (seccomp, sandbox): /proc from now on
+            with self._lock:
+                try:
+                    if self._netlink is None:
+                        self._netlink = open_netlink()
+                    return netlink_listening(port, self._netlink)
+                except OSError:
+                    self.close()
+                    self.use_netlink = self._netlink_works()
+                    if self.use_netlink:
+                        return netlink_listening(port)
         return listening_inodes(port, self.proc)
+
+    @staticmethod
+    def _netlink_works() -> bool:
+        """After an error on the shared socket: is netlink usable at all (else /proc from now on)?"""
+        try:
+            netlink_listening(0)
+            return True
+        except OSError:
+            return False
+
+    def close(self) -> None:
+        if self._netlink is not None:
+            self._netlink.close()
+            self._netlink = None
 
     def owner(self, port: int) -> tuple[str, str] | None:
         """(pid, process name) listening on ``port``; ('', '') if not visible; None if nothing listens."""

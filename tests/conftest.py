@@ -23,6 +23,7 @@ async def ctx():
     session = make_session()
     context = ProbeContext(session=session, executor=executor, config=Config(targets=()))
     yield context
+    context.close()
     await session.close()
     executor.shutdown(wait=True)
 

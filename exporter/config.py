@@ -404,5 +404,7 @@ def _targets(reader: _Reader, node: yaml.Node | None) -> list[Target]:
 def _target(values: dict[str, Any]) -> Target:
     project_dir = values.get("project_dir")
     if project_dir is not None:
-        values["project_dir"] = project_dir.resolve()
+        # Absolute, but links kept: a "current -> releases/N" deploy link is followed at each
+        # scrape, so a new release is watched without a reload.
+        values["project_dir"] = Path(os.path.abspath(project_dir))
     return Target(**values)

@@ -319,3 +319,19 @@ def test_unreadable_database_and_log_are_permission_denied_for_an_unprivileged_e
         assert tree_state(project) == before
     finally:
         shutil.rmtree(base)
+
+
+async def test_a_current_link_switched_to_a_new_release_is_followed_without_a_reload(exporter, tmp_path):
+    from exporter.config import parse_config
+
+    old = make_project(tmp_path / "releases/1", prisma="6.19.0", client="6.19.0")
+    new = make_project(tmp_path / "releases/2", prisma="7.1.0", client="6.19.0")
+    current = tmp_path / "current"
+    current.symlink_to(old)
+    target = parse_config(f"targets:\n  - name: shop\n    project_dir: {current}\n").targets[0]
+    assert target.project_dir == current
+    scrape = await exporter(target)
+    assert value(await scrape(), "inventory_prisma_version_mismatch", target="shop") == 0
+    current.unlink()
+    current.symlink_to(new)
+    assert value(await scrape(), "inventory_prisma_version_mismatch", target="shop") == 1

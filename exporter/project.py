@@ -87,12 +87,23 @@ def parse_env(text: str) -> dict[str, str]:
 def env_files(project_dir: Path) -> dict[str, dict[str, str]]:
     """Each existing dotenv file of the project, parsed; unreadable ones are skipped."""
     found = {}
+    listed = listing(project_dir) | {f"prisma/{name}" for name in listing(project_dir / "prisma")}
     for name in ENV_FILES:
+        if name not in listed:
+            continue  # one directory listing instead of a failed open per absent file
         try:
             found[name] = parse_env(read_text(project_dir, name))
         except (OSError, UnicodeError):
             continue
     return found
+
+
+def listing(directory: Path) -> set[str]:
+    """Names in ``directory`` (empty if it cannot be listed)."""
+    try:
+        return set(os.listdir(directory))
+    except OSError:
+        return set()
 
 
 @dataclass(frozen=True)

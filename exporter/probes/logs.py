@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import time
@@ -20,6 +21,13 @@ LEVELS = {
 
 
 def read_tail(path: Path) -> tuple[os.stat_result, dict[str, int]]:
+    st = os.stat(path)
+    return st, count_levels(str(path), st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def count_levels(path: str, inode: int, size: int, mtime_ns: int) -> dict[str, int]:
+    """Error and warning lines in the last TAIL_BYTES; an unchanged file is not read again."""
     with open(path, "rb") as handle:
         st = os.fstat(handle.fileno())
         handle.seek(max(st.st_size - TAIL_BYTES, 0))
@@ -27,7 +35,7 @@ def read_tail(path: Path) -> tuple[os.stat_result, dict[str, int]]:
     lines = tail.splitlines()
     if st.st_size > TAIL_BYTES and lines:
         lines = lines[1:]  # the first line of a tail is usually cut
-    return st, {level: sum(1 for line in lines if rx.search(line)) for level, rx in LEVELS.items()}
+    return {level: sum(1 for line in lines if rx.search(line)) for level, rx in LEVELS.items()}
 
 
 def log_path(target: Target) -> Path:

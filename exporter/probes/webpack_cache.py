@@ -7,6 +7,7 @@ directory, never the exporter's own (often root) access.
 
 from __future__ import annotations
 
+import functools
 import grp
 import os
 import pwd
@@ -30,13 +31,8 @@ class User:
 
     @staticmethod
     def owning(path: Path) -> "User":
-        uid = path.stat().st_uid
-        try:
-            entry = pwd.getpwuid(uid)
-            gids = {entry.pw_gid} | {g.gr_gid for g in grp.getgrall() if entry.pw_name in g.gr_mem}
-        except KeyError:
-            gids = {path.stat().st_gid}
-        return User(uid, frozenset(gids))
+        st = path.stat()
+        return User(st.st_uid, groups_of(st.st_uid, st.st_gid, _stamp("/etc/passwd"), _stamp("/etc/group")))
 
     def can_write(self, st: os.stat_result) -> bool:
         if self.uid == 0:
@@ -46,6 +42,23 @@ class User:
         if st.st_gid in self.gids:
             return bool(st.st_mode & stat.S_IWGRP and st.st_mode & stat.S_IXGRP)
         return bool(st.st_mode & stat.S_IWOTH and st.st_mode & stat.S_IXOTH)
+
+
+def _stamp(path: str) -> int:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return 0
+
+
+@functools.lru_cache(maxsize=64)
+def groups_of(uid: int, fallback_gid: int, passwd_stamp: int, group_stamp: int) -> frozenset[int]:
+    """The user's primary and supplementary groups, looked up again only when /etc/passwd or /etc/group change."""
+    try:
+        entry = pwd.getpwuid(uid)
+    except KeyError:
+        return frozenset({fallback_gid})
+    return frozenset({entry.pw_gid} | {g.gr_gid for g in grp.getgrall() if entry.pw_name in g.gr_mem})
 
 
 def unwritable_dirs(project_dir: Path) -> tuple[bool, list[str]]:

@@ -15,6 +15,7 @@ import os
 import socket
 import struct
 import threading
+import time
 from pathlib import Path
 
 LISTEN = "0A"
@@ -115,8 +116,10 @@ def process_name(pid: int, proc: Path = Path("/proc")) -> str:
 class PortOwners:
     """Remembers inode -> pid so a steady listener costs two small reads per scrape."""
 
-    def __init__(self, proc: Path = Path("/proc"), use_netlink: bool = True):
+    def __init__(self, proc: Path = Path("/proc"), use_netlink: bool = True, ttl: float = 0.5):
         self.proc = proc
+        self.ttl = ttl  # targets sharing a port within one scrape share one lookup
+        self._recent: dict[int, tuple[float, tuple[str, str] | None]] = {}
         self.known: dict[int, int] = {}
         self.use_netlink = use_netlink and proc == Path("/proc")
         self._netlink: socket.socket | None = None
@@ -152,6 +155,16 @@ class PortOwners:
 
     def owner(self, port: int) -> tuple[str, str] | None:
         """(pid, process name) listening on ``port``; ('', '') if not visible; None if nothing listens."""
+        now = time.monotonic()
+        recent = self._recent.get(port)
+        if recent is not None and now - recent[0] < self.ttl:
+            return recent[1]
+        if len(self._recent) > 4096:
+            self._recent.clear()
+        result = self._recent[port] = (now, self._lookup(port))
+        return result[1]
+
+    def _lookup(self, port: int) -> tuple[str, str] | None:
         inodes = self.inodes(port)
         if not inodes:
             return None

@@ -38,7 +38,7 @@ def test_an_ipv6_listener_is_found_too():
 def test_a_new_listener_on_the_same_port_is_seen_not_the_remembered_one():
     port = free_port()
     code = f"import socket,signal;s=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);s.bind(('127.0.0.1',{port}));s.listen(1);signal.pause()"
-    owners = PortOwners()
+    owners = PortOwners(ttl=0)
     first = Process([sys.executable, "-c", code], port)
     try:
         assert owners.owner(port)[0] == str(first.proc.pid)

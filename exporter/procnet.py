@@ -153,12 +153,19 @@ class PortOwners:
             self._netlink.close()
             self._netlink = None
 
+    def recent(self, port: int) -> tuple[bool, tuple[str, str] | None]:
+        """(True, owner) if ``port`` was looked up less than ``ttl`` ago: no I/O, safe on the event loop."""
+        recent = self._recent.get(port)
+        if recent is not None and time.monotonic() - recent[0] < self.ttl:
+            return True, recent[1]
+        return False, None
+
     def owner(self, port: int) -> tuple[str, str] | None:
         """(pid, process name) listening on ``port``; ('', '') if not visible; None if nothing listens."""
         now = time.monotonic()
-        recent = self._recent.get(port)
-        if recent is not None and now - recent[0] < self.ttl:
-            return recent[1]
+        fresh, owner = self.recent(port)
+        if fresh:
+            return owner
         if len(self._recent) > 4096:
             self._recent.clear()
         result = self._recent[port] = (now, self._lookup(port))

@@ -31,10 +31,12 @@ async def probe_port(target: Target, ctx: ProbeContext, out: Samples, deadline: 
         return Outcome.fail(classify_os_error(exc), f"{target.app_host}:{port}: {exc!r}")
     out.add("inventory_app_port_connect_seconds", time.perf_counter() - started, port=port)
     out.add("inventory_app_port_listening", 1, port=port)
-    try:
-        owner = await ctx.blocking(deadline, listening_owner, target.app_port, ctx.port_owners)
-    except asyncio.TimeoutError:
-        return Outcome.fail("timeout", f"port {port}: owner lookup did not finish before the deadline")
+    fresh, owner = ctx.port_owners.recent(target.app_port)
+    if not fresh:
+        try:
+            owner = await ctx.blocking(deadline, listening_owner, target.app_port, ctx.port_owners)
+        except asyncio.TimeoutError:
+            return Outcome.fail("timeout", f"port {port}: owner lookup did not finish before the deadline")
     if owner is None:
         return Outcome.success()
     pid, process = owner

@@ -5,7 +5,8 @@ selectors, `for:` durations and texts).
     python alerting-rules/generate.py                      # writes alerting-rules/inventory.rules.yml
     python alerting-rules/generate.py --for-scale 0.01 --out /tmp/fast.rules.yml   # for tests
 
---for-scale multiplies every `for:` (e.g. 0.01 turns 1m into 600ms); the shipped file uses 1.
+--for-scale multiplies every `for:` and `keep_firing_for:` (e.g. 0.01 turns 1m into 600ms); the
+shipped file uses 1.
 """
 
 from __future__ import annotations
@@ -77,10 +78,11 @@ def build(config: dict, for_scale: float = 1.0) -> dict:
             labels = {"severity": a["severity"]}
             if a.get("check"):
                 labels["check"] = a["check"]
+            rule = {"alert": name, "expr": fill(a["expr"], values, name), "for": scale_duration(a["for"], for_scale)}
+            if a.get("keep_firing_for"):
+                rule["keep_firing_for"] = scale_duration(a["keep_firing_for"], for_scale)
             rules.append({
-                "alert": name,
-                "expr": fill(a["expr"], values, name),
-                "for": scale_duration(a["for"], for_scale),
+                **rule,
                 "labels": labels,
                 "annotations": {
                     "summary": fill(a["summary"], values, name),

@@ -47,14 +47,26 @@ def test_the_committed_rules_file_is_exactly_what_the_generator_writes(tmp_path)
     )
 
 
-def test_for_scale_shortens_every_for_and_changes_nothing_else():
+DURATIONS = ("for", "keep_firing_for")
+
+
+def test_for_scale_shortens_every_for_and_keep_firing_for_and_changes_nothing_else():
     fast = yaml.safe_load(GEN.render(CONFIG, 0.01))
     fast_alerts = {r["alert"]: r for g in fast["groups"] for r in g["rules"] if "alert" in r}
     assert fast_alerts.keys() == ALERTS.keys()
     for name, rule in ALERTS.items():
         scaled = fast_alerts[name]
-        assert GEN.parse_duration(scaled["for"]) == pytest.approx(GEN.parse_duration(rule["for"]) * 0.01, abs=0.001)
-        assert {k: v for k, v in scaled.items() if k != "for"} == {k: v for k, v in rule.items() if k != "for"}
+        for key in DURATIONS:
+            assert (key in scaled) == (key in rule)
+            if key in rule:
+                assert GEN.parse_duration(scaled[key]) == pytest.approx(GEN.parse_duration(rule[key]) * 0.01, abs=0.001)
+        assert {k: v for k, v in scaled.items() if k not in DURATIONS} == {k: v for k, v in rule.items() if k not in DURATIONS}
+
+
+def test_root_causes_that_inhibit_a_cascade_keep_firing_after_recovery():
+    inhibitors = {"InventoryAppNotListening", "InventoryAppPortConflict", "InventoryAppUnresponsive"}
+    for name in inhibitors:
+        assert GEN.parse_duration(ALERTS[name]["keep_firing_for"]) >= 60
 
 
 def test_the_config_thresholds_are_the_diagnosis_thresholds():

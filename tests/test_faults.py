@@ -7,11 +7,10 @@ import asyncio
 import os
 import shutil
 import socket
-import sqlite3
 import struct
 import threading
 import time
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 

@@ -3,7 +3,6 @@ and never leaving the project directory through a link or ``..``."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sqlite3
 from pathlib import Path
@@ -24,6 +23,7 @@ from exporter.project import (
 from exporter.metrics import Samples
 from exporter.scrape import probe_target
 from tests.conftest import deadline, make_project, target
+from tests.support.project_state import tree_state
 
 SCHEMA = 'datasource db {{\n  provider = "{provider}"\n  url      = {url}\n}}\n'
 
@@ -285,18 +285,6 @@ def test_read_text_reads_at_most_the_limit(project):
 
 
 # --- the whole project, read-only --------------------------------------------------------
-
-
-def tree_state(root: Path) -> dict[str, tuple]:
-    """Every file and directory under ``root``: kind, mode, owner, size, mtime and content hash."""
-    state = {}
-    for directory, dirnames, filenames in os.walk(root):
-        for name in [".", *dirnames, *filenames]:
-            path = Path(directory) / name
-            st = path.lstat()
-            digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() and not path.is_symlink() else ""
-            state[str(path.relative_to(root))] = (st.st_mode, st.st_uid, st.st_size, st.st_mtime_ns, digest)
-    return state
 
 
 @pytest.mark.parametrize("journal_mode", ["delete", "wal"])

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-import tomllib
 from pathlib import Path
 
 import pytest
@@ -30,7 +29,6 @@ from .conftest import (
     mounts,
     parse_flags,
     port_of,
-    split_volume,
 )
 
 SERVICES = compose()["services"]

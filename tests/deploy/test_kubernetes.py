@@ -22,7 +22,6 @@ from .conftest import (
     EXPORTER_JOB_RE,
     EXPORTER_PORT,
     K8S,
-    ROOT,
     RULES_FILE,
     config_check,
     containers,

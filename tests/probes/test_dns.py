@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 
-import dns.message
 import pytest
 
 from exporter.config import Config, DnsConfig

@@ -2,29 +2,15 @@
 
 from __future__ import annotations
 
-import hashlib
-import os
 import shutil
-from pathlib import Path
 
 import pytest
 
 from exporter.probes.files import probe_files
 from tests.conftest import deadline, make_project, target
+from tests.support.project_state import tree_state
 
 FILES = ("package.json", "next.config", ".env", "prisma/schema.prisma")
-
-
-def tree_state(root: Path) -> dict[str, tuple]:
-    """Every file and directory under ``root``: kind, mode, owner, size, mtime and content hash."""
-    state = {}
-    for directory, dirnames, filenames in os.walk(root):
-        for name in [".", *dirnames, *filenames]:
-            path = Path(directory) / name
-            st = path.lstat()
-            digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() and not path.is_symlink() else ""
-            state[str(path.relative_to(root))] = (st.st_mode, st.st_uid, st.st_size, st.st_mtime_ns, digest)
-    return state
 
 
 def file_values(out) -> dict[str, float]:

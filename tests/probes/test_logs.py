@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from pathlib import Path
@@ -11,6 +10,7 @@ import pytest
 
 from exporter.probes.logs import TAIL_BYTES, probe_logs
 from tests.conftest import deadline, target
+from tests.support.project_state import tree_state
 
 NEXT_DEV_LOG = """\
 > smart-inventory@0.1.0 dev
@@ -28,18 +28,6 @@ prisma:error Invalid `prisma.product.findMany()` invocation: Error code 14: Unab
 Warning: Prisma version mismatch
  GET / 500 in 120ms
 """
-
-
-def tree_state(root: Path) -> dict[str, tuple]:
-    """Every file and directory under ``root``: kind, mode, owner, size, mtime and content hash."""
-    state = {}
-    for directory, dirnames, filenames in os.walk(root):
-        for name in [".", *dirnames, *filenames]:
-            path = Path(directory) / name
-            st = path.lstat()
-            digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() and not path.is_symlink() else ""
-            state[str(path.relative_to(root))] = (st.st_mode, st.st_uid, st.st_size, st.st_mtime_ns, digest)
-    return state
 
 
 async def test_a_log_file_reports_presence_size_age_and_level_counts(project, ctx, out):

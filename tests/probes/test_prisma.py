@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -14,20 +12,9 @@ from aiohttp import web
 from exporter.config import Config, NpmRegistryConfig
 from exporter.probes.prisma import probe_prisma
 from tests.conftest import deadline, free_port, make_project, target
+from tests.support.project_state import tree_state
 
 PRISMA, CLIENT = "prisma", "@prisma/client"
-
-
-def tree_state(root: Path) -> dict[str, tuple]:
-    """Every file and directory under ``root``: kind, mode, owner, size, mtime and content hash."""
-    state = {}
-    for directory, dirnames, filenames in os.walk(root):
-        for name in [".", *dirnames, *filenames]:
-            path = Path(directory) / name
-            st = path.lstat()
-            digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() and not path.is_symlink() else ""
-            state[str(path.relative_to(root))] = (st.st_mode, st.st_uid, st.st_size, st.st_mtime_ns, digest)
-    return state
 
 
 def set_generated(project: Path, generated: bool) -> None:

@@ -6,7 +6,6 @@ set real owners and modes on the cache directories; the probe must judge by that
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 from pathlib import Path
@@ -15,23 +14,12 @@ import pytest
 
 from exporter.probes.webpack_cache import MAX_DIRS, probe_webpack_cache
 from tests.conftest import deadline, target
+from tests.support.project_state import tree_state
 
 NOBODY = 65534
 ROOT = 0
 CACHE = ".next/cache/webpack"
 SUBDIR = ".next/cache/webpack/client-development"
-
-
-def tree_state(root: Path) -> dict[str, tuple]:
-    """Every file and directory under ``root``: kind, mode, owner, size, mtime and content hash."""
-    state = {}
-    for directory, dirnames, filenames in os.walk(root):
-        for name in [".", *dirnames, *filenames]:
-            path = Path(directory) / name
-            st = path.lstat()
-            digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() and not path.is_symlink() else ""
-            state[str(path.relative_to(root))] = (st.st_mode, st.st_uid, st.st_gid, st.st_size, st.st_mtime_ns, digest)
-    return state
 
 
 def own(path: Path, uid: int, gid: int, mode: int) -> None:

@@ -24,33 +24,12 @@ from exporter.app import State, create_app
 from exporter.config import Config, DnsConfig, Target
 from tests.alerting.conftest import ALERTMANAGER_FILE, GENERATOR
 from tests.conftest import free_port
+from tests.support.stack import LoggedServer as Server
 from tests.support.stack import Nginx, require, start_app
 
 FOR_SCALE = "0.01"  # 1m -> 600ms: the generator's own knob, never a hand-copied rules file
 POLL = 0.2
 CASCADE = ("InventoryProxyBadGateway", "InventoryProxyUpstreamRefused")
-
-
-class Server:
-    """A real Prometheus or Alertmanager process, logging to a file, stopped at teardown."""
-
-    def __init__(self, name: str, args: list[str], log: Path):
-        self.name, self.log = name, log
-        self.out = log.open("wb")
-        self.proc = subprocess.Popen(args, stdout=self.out, stderr=subprocess.STDOUT)
-
-    def tail(self) -> str:
-        return f"\n--- {self.name} log ---\n" + "\n".join(self.log.read_text(errors="replace").splitlines()[-30:])
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        self.out.close()
 
 
 async def eventually(probe, within: float, what: str, servers: list[Server]):
@@ -76,8 +55,6 @@ def alertmanager_config_for_test(webhook: str) -> dict:
         if "repeat_interval" in route:
             route["repeat_interval"] = "1h"
     return config
-
-
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import sys
 import time
 import urllib.error
@@ -28,7 +27,8 @@ import yaml
 
 from tests.conftest import free_port, make_project
 from tests.grafana.conftest import ROOT, RULES_FILE, committed_dashboards, panel_queries
-from tests.support.stack import Nginx, require, start_app, wait_for_port
+from tests.support.stack import LoggedServer as Server
+from tests.support.stack import Nginx, require, start_app
 
 SCRAPE = 1  # seconds
 RATE_INTERVAL = f"{4 * SCRAPE}s"  # Grafana: max($__interval + scrape interval, 4 x scrape interval)
@@ -36,33 +36,6 @@ INTERVAL = "2s"  # what Grafana picks for a short range at this scrape interval
 RANGE = "3600s"  # the dashboards' default time range, now-1h
 STATE_HELD = 6  # scrapes a state must have lasted before its panels are checked
 DEADLINE = 25.0  # seconds, for any one wait
-
-
-class Server:
-    """A process logging to a file (never to a pipe nobody reads), stopped at teardown."""
-
-    def __init__(self, name: str, args: list[str], log: Path, port: int, cwd: Path | None = None):
-        self.name, self.log = name, log
-        self.out = log.open("wb")
-        self.proc = subprocess.Popen(args, stdout=self.out, stderr=subprocess.STDOUT, cwd=cwd)
-        try:
-            wait_for_port(port, within=DEADLINE)
-        except AssertionError:
-            self.stop()
-            raise AssertionError(f"{name} did not listen on {port}" + self.tail())
-
-    def tail(self) -> str:
-        return f"\n--- {self.name} log ---\n" + "\n".join(self.log.read_text(errors="replace").splitlines()[-30:])
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        self.out.close()
 
 
 class Prometheus:

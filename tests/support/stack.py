@@ -118,3 +118,32 @@ class Nginx(Process):
         check = subprocess.run([binary, "-t", "-p", str(prefix), "-c", str(conf), "-e", str(self.error_log)], capture_output=True, text=True)
         assert check.returncode == 0, check.stderr
         super().__init__([binary, "-p", str(prefix), "-c", str(conf), "-e", str(self.error_log)], port)
+
+
+class LoggedServer:
+    """A real server process (Prometheus, Alertmanager, the exporter...) logging to a file, never to
+    a pipe nobody reads; waits for its port when given one; stopped at teardown."""
+
+    def __init__(self, name: str, args: list[str], log: Path, port: int | None = None, cwd: Path | None = None):
+        self.name, self.log = name, log
+        self.out = log.open("wb")
+        self.proc = subprocess.Popen(args, stdout=self.out, stderr=subprocess.STDOUT, cwd=cwd)
+        if port is not None:
+            try:
+                wait_for_port(port, within=30.0)
+            except AssertionError:
+                self.stop()
+                raise AssertionError(f"{name} did not listen on {port}" + self.tail())
+
+    def tail(self) -> str:
+        return f"\n--- {self.name} log ---\n" + "\n".join(self.log.read_text(errors="replace").splitlines()[-30:])
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self.out.close()

@@ -54,7 +54,8 @@ METRICS: dict[str, Spec] = {
         "Time from request start to the end of the response body (capped read).", T, "path", "kind"
     ),
     "inventory_http_phase_seconds": _g(
-        "Per-phase request timing: connect (new connection only) and first_byte (headers received).",
+        "Per-phase request timing: first_byte (response headers received); the connect time is "
+        "inventory_app_port_connect_seconds.",
         T, "path", "kind", "phase",
     ),
     "inventory_http_content_length_bytes": _g("Bytes of response body read (capped).", T, "path", "kind"),

@@ -621,8 +621,8 @@ def port_owner_panel():
 def phases_panel():
     return ts(
         "HTTP phases",
-        "Per request: TCP connect (new connections only) and time to first byte (headers received), per "
-        "endpoint. With no response the line shows the HTTP probe's time to fail.",
+        "Per request: time to first byte (response headers received), per endpoint; the TCP connect "
+        "time is the port probe's. With no response the line shows the HTTP probe's time to fail.",
         "s",
         [query(with_probe_time(f"max by ({BY}, path, phase) (inventory_http_phase_seconds{{{TGT}}})",
                                "http", "phase", "no response (probe time)"), "{{target}} {{path}} {{phase}}")],

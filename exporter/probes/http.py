@@ -47,9 +47,7 @@ async def check_path(
     out.add("inventory_http_status_code", status, **labels)
     out.add("inventory_http_response_seconds", phases["total"], **labels)
     out.add("inventory_http_content_length_bytes", size, **labels)
-    for phase in ("connect", "first_byte"):
-        if phase in phases:
-            out.add("inventory_http_phase_seconds", phases[phase], phase=phase, **labels)
+    out.add("inventory_http_phase_seconds", phases["first_byte"], phase="first_byte", **labels)
     return Outcome.success() if up else Outcome.fail("http_status", f"{path}: status {status}")
 
 

@@ -158,11 +158,10 @@ async def test_healthy_endpoint_is_up_with_status_timings_and_body_size(site, ct
     assert out.value("inventory_http_status_code", **labels) == 200
     assert out.value("inventory_http_content_length_bytes", **labels) == len(b"ok")
     total = out.value("inventory_http_response_seconds", **labels)
-    connect = out.value("inventory_http_phase_seconds", phase="connect", **labels)
     first_byte = out.value("inventory_http_phase_seconds", phase="first_byte", **labels)
-    assert total is not None and connect is not None and first_byte is not None
-    assert 0 <= connect <= first_byte <= total < 5
-    assert {labels["phase"] for labels, _ in out.matching("inventory_http_phase_seconds")} == {"connect", "first_byte"}
+    assert total is not None and first_byte is not None
+    assert 0 <= first_byte <= total < 5
+    assert {labels["phase"] for labels, _ in out.matching("inventory_http_phase_seconds")} == {"first_byte"}
     assert site.hits == ["/api/health"]
 
 

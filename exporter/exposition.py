@@ -39,22 +39,33 @@ def _escape_help(text: str) -> str:
     return text.replace("\\", r"\\").replace("\n", r"\n")
 
 
+def _header(name: str, openmetrics_format: bool) -> str:
+    spec = METRICS[name]
+    family = name[:-6] if openmetrics_format and spec.kind == "counter" and name.endswith("_total") else name
+    return f"# HELP {family} {_escape_help(spec.help)}\n# TYPE {family} {spec.kind}"
+
+
+# Everything about a metric that does not change between scrapes, worked out once.
+_ORDER = {name: index for index, name in enumerate(METRICS)}
+_LABELS = {name: tuple(sorted(spec.labels)) for name, spec in METRICS.items()}
+_HEADERS = {om: {name: _header(name, om) for name in METRICS} for om in (False, True)}
+
+
 def render(samples: Iterable[tuple[str, dict[str, str], float]], openmetrics_format: bool = False) -> str:
     grouped: dict[str, list[tuple[dict[str, str], float]]] = {}
     for name, labels, value in samples:
         grouped.setdefault(name, []).append((labels, value))
+    headers = _HEADERS[openmetrics_format]
     lines: list[str] = []
-    for name, spec in METRICS.items():
-        rows = grouped.get(name)
-        if not rows:
-            continue
-        family = name[:-6] if openmetrics_format and spec.kind == "counter" and name.endswith("_total") else name
-        order = sorted(spec.labels)
-        lines.append(f"# HELP {family} {_escape_help(spec.help)}")
-        lines.append(f"# TYPE {family} {spec.kind}")
-        for labels, value in rows:
-            pairs = ",".join(f'{label}="{_escape_label(str(labels.get(label, "")))}"' for label in order)
-            lines.append(f"{name}{{{pairs}}} {number(value)}" if pairs else f"{name} {number(value)}")
+    for name in sorted(grouped, key=_ORDER.__getitem__):
+        lines.append(headers[name])
+        order = _LABELS[name]
+        for labels, value in grouped[name]:
+            if order:
+                pairs = ",".join([f'{label}="{_escape_label(str(labels.get(label, "")))}"' for label in order])
+                lines.append(f"{name}{{{pairs}}} {floatToGoString(value)}")
+            else:
+                lines.append(f"{name} {floatToGoString(value)}")
     return "\n".join(lines) + "\n" if lines else ""
 
 

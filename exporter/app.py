@@ -24,7 +24,7 @@ from exporter.httpclient import make_session
 from exporter.logs import fields
 from exporter import exposition
 from exporter.metrics import Samples
-from exporter.probing import Deadline, ProbeContext
+from exporter.probing import PROBE_THREADS, Deadline, ProbeContext
 from exporter.redact import redact
 from exporter.report import build_report, render_html_body
 from exporter.webconfig import WebConfig
@@ -90,7 +90,7 @@ def create_app(state: State, web_config: WebConfig | None = None) -> web.Applica
 
 async def _resources(app: web.Application):
     state = app[STATE]
-    executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="probe")
+    executor = ThreadPoolExecutor(max_workers=PROBE_THREADS, thread_name_prefix="probe")
     session = make_session()
     state.ctx = ProbeContext(session=session, executor=executor, config=state.config)
     psutil.cpu_percent(interval=None)  # prime: the next call measures since now

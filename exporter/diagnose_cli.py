@@ -12,7 +12,7 @@ import psutil
 
 from exporter.config import Config, ConfigError, default_config, load_config
 from exporter.httpclient import make_session
-from exporter.probing import Deadline, ProbeContext
+from exporter.probing import PROBE_THREADS, Deadline, ProbeContext
 from exporter.report import LANGS, Report, build_report, render_json, render_markdown, render_text
 from exporter.scrape import scrape
 
@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def diagnose_once(config: Config, timeout: float) -> Report:
-    executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="probe")
+    executor = ThreadPoolExecutor(max_workers=PROBE_THREADS, thread_name_prefix="probe")
     session = make_session()
     try:
         ctx = ProbeContext(session=session, executor=executor, config=config)

@@ -19,44 +19,73 @@ import asyncio
 import os
 import sqlite3
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
 from exporter.config import Target
 from exporter.metrics import Samples
 from exporter.probing import Deadline, Outcome, ProbeContext
+from exporter.project import DatabaseLocation, locate_database
 from exporter.redact import redact
-from exporter.project import locate_database
+
+
+@dataclass
+class Inspection:
+    """What one visit to the database found, stage by stage (None: the stage was not reached)."""
+
+    location: DatabaseLocation
+    size: int | None = None
+    stat_error: OSError | None = None
+    tables: int | None = None
+    query_error: sqlite3.Error | None = None
+    query_seconds: float = 0.0
+
+
+def inspect(target: Target, budget: float) -> Inspection:
+    """Locate, stat and query the database in one trip to a worker thread."""
+    found = Inspection(locate_database(target.project_dir, target.database))
+    if found.location.path is None:
+        return found
+    try:
+        found.size = os.stat(found.location.path).st_size
+    except OSError as exc:
+        found.stat_error = exc
+        return found
+    started = time.perf_counter()
+    try:
+        found.tables = query_readonly(found.location.path, target.db_query, budget)
+    except sqlite3.Error as exc:
+        found.query_error = exc
+    found.query_seconds = time.perf_counter() - started
+    return found
 
 
 async def probe_database(target: Target, ctx: ProbeContext, out: Samples, deadline: Deadline) -> Outcome:
-    location = await ctx.blocking(deadline, locate_database, target.project_dir, target.database)
+    try:
+        found = await ctx.blocking(deadline, inspect, target, query_budget(deadline))
+    except (TimeoutError, asyncio.TimeoutError):
+        out.add("inventory_db_up", 0)
+        return Outcome.fail("timeout", "the database did not answer within the deadline")
+    location = found.location
     if location.path is None:
         out.add("inventory_db_file_exists", 0)
         out.add("inventory_db_up", 0)
         return Outcome.fail(location.reason, location.problem)
     out.add("inventory_db_info", 1, path=redact(str(location.path)), source=location.source)
-    try:
-        size = (await ctx.blocking(deadline, os.stat, location.path)).st_size
-    except OSError as exc:
+    if found.stat_error is not None:
         out.add("inventory_db_file_exists", 0)
         out.add("inventory_db_up", 0)
-        reason = "permission_denied" if isinstance(exc, PermissionError) else "not_found"
-        return Outcome.fail(reason, f"{location.path}: {exc.strerror}")
+        reason = "permission_denied" if isinstance(found.stat_error, PermissionError) else "not_found"
+        return Outcome.fail(reason, f"{location.path}: {found.stat_error.strerror}")
     out.add("inventory_db_file_exists", 1)
-    out.add("inventory_db_file_size_bytes", size)
-    started = time.perf_counter()
-    try:
-        tables = await ctx.blocking(deadline, query_readonly, location.path, target.db_query, query_budget(deadline))
-    except sqlite3.Error as exc:
+    out.add("inventory_db_file_size_bytes", found.size)
+    if found.query_error is not None:
         out.add("inventory_db_up", 0)
-        return Outcome.fail(sqlite_reason(exc), f"{location.path}: {exc}")
-    except (TimeoutError, asyncio.TimeoutError):
-        out.add("inventory_db_up", 0)
-        return Outcome.fail("timeout", f"{location.path}: no answer within the deadline")
+        return Outcome.fail(sqlite_reason(found.query_error), f"{location.path}: {found.query_error}")
     out.add("inventory_db_up", 1)
-    out.add("inventory_db_query_seconds", time.perf_counter() - started)
-    out.add("inventory_db_tables", tables)
+    out.add("inventory_db_query_seconds", found.query_seconds)
+    out.add("inventory_db_tables", found.tables)
     return Outcome.success()
 
 

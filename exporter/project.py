@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,12 +45,32 @@ class OutsideProject(PermissionError):
 
 
 def inside(project_dir: Path, relative: str | Path) -> Path:
-    """``project_dir/relative``, refusing any path whose real location leaves the project."""
-    root = project_dir.resolve()
-    candidate = (root / relative).resolve()
-    if candidate != root and root not in candidate.parents:
+    """``project_dir/relative``, refusing any path whose real location leaves the project.
+
+    The root is resolved once and the components of ``relative`` are then looked at one by one;
+    a link among them sends the whole path through realpath.
+    """
+    root = os.path.realpath(project_dir)
+    parts = Path(relative).parts
+    if os.path.isabs(relative) or ".." in parts:
+        return _resolved_inside(root, relative)
+    path = root
+    for index, part in enumerate(parts):
+        path = os.path.join(path, part)
+        try:
+            mode = os.lstat(path).st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            return Path(os.path.join(path, *parts[index + 1:]))  # nothing further to follow
+        if stat.S_ISLNK(mode):
+            return _resolved_inside(root, relative)
+    return Path(path)
+
+
+def _resolved_inside(root: str, relative: str | Path) -> Path:
+    candidate = os.path.realpath(os.path.join(root, relative))
+    if candidate != root and not candidate.startswith(root.rstrip("/") + "/"):
         raise OutsideProject(f"{relative} resolves outside the project ({candidate})")
-    return candidate
+    return Path(candidate)
 
 
 def read_text(project_dir: Path, relative: str | Path, limit: int = 1 << 20) -> str:

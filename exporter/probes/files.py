@@ -7,7 +7,7 @@ from pathlib import Path
 from exporter.config import Target
 from exporter.metrics import Samples
 from exporter.probing import Deadline, Outcome, ProbeContext
-from exporter.project import OutsideProject, env_files, inside
+from exporter.project import OutsideProject, env_files, inside, listing
 
 # Logical name -> the file names that satisfy it.
 CONFIG_FILES: dict[str, tuple[str, ...]] = {
@@ -18,8 +18,11 @@ CONFIG_FILES: dict[str, tuple[str, ...]] = {
 }
 
 
-def present(project_dir: Path, names: tuple[str, ...]) -> bool:
+def present(project_dir: Path, names: tuple[str, ...], listed: set[str]) -> bool:
+    """Any of ``names`` is a regular file in the project (a link counts only if it stays inside)."""
     for name in names:
+        if name not in listed:
+            continue  # one directory listing instead of a failed stat per absent name
         try:
             if inside(project_dir, name).is_file():
                 return True
@@ -29,7 +32,8 @@ def present(project_dir: Path, names: tuple[str, ...]) -> bool:
 
 
 def read_files(project_dir: Path, env_vars: tuple[str, ...]) -> tuple[dict[str, bool], dict[str, bool]]:
-    files = {logical: present(project_dir, names) for logical, names in CONFIG_FILES.items()}
+    listed = listing(project_dir) | {f"prisma/{name}" for name in listing(project_dir / "prisma")}
+    files = {logical: present(project_dir, names, listed) for logical, names in CONFIG_FILES.items()}
     variables: set[str] = set()
     for values in env_files(project_dir).values():
         variables.update(k for k, v in values.items() if v != "")

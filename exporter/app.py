@@ -1,4 +1,4 @@
-"""The aiohttp application: routes, the per-scrape registry, reload, and app-lifetime resources."""
+"""The aiohttp application: routes, scrape coalescing, the exposition, reload, and app-lifetime resources."""
 
 from __future__ import annotations
 
@@ -18,18 +18,17 @@ import psutil
 from aiohttp import web
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 
-from exporter import __version__
+from exporter import __version__, exposition
 from exporter.config import Config, ConfigError, load_config
 from exporter.httpclient import make_session
 from exporter.logs import fields
-from exporter import exposition
 from exporter.metrics import Samples
 from exporter.probing import PROBE_THREADS, Deadline, ProbeContext
 from exporter.redact import redact
 from exporter.report import build_report, render_html_body
+from exporter.scrape import ScrapeResult, scrape
 from exporter.webconfig import WebConfig
 from exporter.webconfig import middleware as webconfig_middleware
-from exporter.scrape import ScrapeResult, scrape
 
 log = logging.getLogger("exporter.app")
 

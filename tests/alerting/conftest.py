@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import yaml
+from tests.support.modules import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES_DIR = ROOT / "alerting-rules"
@@ -18,10 +18,7 @@ RUNBOOKS = ROOT / "docs" / "runbooks.md"
 
 def load_generator():
     """alerting-rules/generate.py as a module (its directory name is not a Python package name)."""
-    spec = importlib.util.spec_from_file_location("inventory_rules_generate", GENERATOR)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(GENERATOR, "inventory_rules_generate")
 
 
 def shipped_alerts() -> dict[str, dict]:

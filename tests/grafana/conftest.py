@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import yaml
+from tests.support.modules import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 GRAFANA = ROOT / "grafana"
@@ -19,10 +19,7 @@ RUNBOOKS = ROOT / "docs" / "runbooks.md"
 
 def load_generator():
     """grafana/dashboards.py as a module (grafana/ is not a Python package)."""
-    spec = importlib.util.spec_from_file_location("inventory_grafana_dashboards", GENERATOR)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(GENERATOR, "inventory_grafana_dashboards")
 
 
 def committed_dashboards() -> dict[str, dict]:

@@ -4,9 +4,7 @@ inside a handler, and raw asyncio servers for broken HTTP (silence, stalled bodi
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
-import socket
 import time
 from dataclasses import dataclass, field
 
@@ -16,7 +14,7 @@ from aiohttp import web
 from exporter.httpclient import USER_AGENT
 from exporter.probes.http import probe_http
 from exporter.probing import Deadline
-from tests.support.servers import raw_server
+from tests.support.servers import full_backlog_url, raw_server
 from tests.conftest import deadline, free_port, target
 
 SHORT = 0.25  # the deadline of tests whose point is that a hang is cut off
@@ -119,21 +117,6 @@ class Endless:
         except ConnectionError:
             pass
         self.client_hung_up = True
-
-
-@contextlib.contextmanager
-def full_backlog_port():
-    """A listener whose accept queue is full, so a further connect() gets no answer at all."""
-    with socket.socket() as sock, contextlib.ExitStack() as stack:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(0)
-        port = sock.getsockname()[1]
-        for _ in range(8):
-            client = stack.enter_context(socket.socket())
-            client.setblocking(False)
-            with contextlib.suppress(BlockingIOError):
-                client.connect(("127.0.0.1", port))
-        yield f"http://127.0.0.1:{port}"
 
 
 def paths(out, metric: str) -> dict[tuple[str, str], float]:
@@ -288,7 +271,7 @@ async def test_closed_port_is_down_with_reason_connection_refused(ctx, out):
 
 
 async def test_connect_that_gets_no_answer_is_down_with_reason_timeout_at_the_deadline(ctx, out):
-    with full_backlog_port() as url:
+    with full_backlog_url() as url:
         t = target(app_url=url, endpoints=("/api/health",))
         outcome, elapsed = await bounded_probe(t, ctx, out, Deadline(SHORT))
     assert (outcome.ok, outcome.reason) == (False, "timeout")

@@ -19,6 +19,7 @@ import pytest
 from exporter.probes.port import probe_port
 from exporter.probing import Deadline
 from tests.conftest import deadline, free_port, target
+from tests.support.servers import full_backlog_url
 
 SHORT = 0.25  # the deadline of tests whose point is that a hang is cut off
 SLACK = 1.0  # generous: the probe must finish before the deadline plus this
@@ -44,14 +45,9 @@ def listener(backlog: int = 16):
 
 @contextlib.contextmanager
 def full_backlog_listener():
-    """A listener whose accept queue is full, so a further connect() gets no answer at all."""
-    with listener(backlog=0) as (sock, port), contextlib.ExitStack() as stack:
-        for _ in range(8):
-            client = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
-            client.setblocking(False)
-            with contextlib.suppress(BlockingIOError):
-                client.connect(("127.0.0.1", port))
-        yield port
+    """A listener whose accept queue is full, so a further connect() gets no answer at all; yields its port."""
+    with full_backlog_url() as url:
+        yield int(url.rsplit(":", 1)[1])
 
 
 @contextlib.asynccontextmanager

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import socket
 import time
 from dataclasses import dataclass, field
 
@@ -15,7 +14,7 @@ from aiohttp import web
 
 from exporter.probes.proxy import probe_proxy
 from exporter.probing import Deadline
-from tests.support.servers import raw_server
+from tests.support.servers import full_backlog_url, raw_server
 from tests.conftest import deadline, free_port, target
 
 SHORT = 0.25  # the deadline of tests whose point is that a hang is cut off
@@ -76,21 +75,6 @@ async def endless(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
     for _ in range(100_000):  # bounded: 100 MB at most; a ConnectionError ends it when the probe hangs up
         writer.write(frame)
         await writer.drain()
-
-
-@contextlib.contextmanager
-def full_backlog_url():
-    """A listener whose accept queue is full, so a further connect() gets no answer at all."""
-    with socket.socket() as sock, contextlib.ExitStack() as stack:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(0)
-        port = sock.getsockname()[1]
-        for _ in range(8):
-            client = stack.enter_context(socket.socket())
-            client.setblocking(False)
-            with contextlib.suppress(BlockingIOError):
-                client.connect(("127.0.0.1", port))
-        yield f"http://127.0.0.1:{port}/"
 
 
 async def bounded_probe(t, ctx, out, dl: Deadline):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from typing import Awaitable, Callable
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -35,3 +36,18 @@ async def raw_server(handler: Handler):
                 task.cancel()
             await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 5)
         await server.wait_closed()
+
+
+@contextlib.contextmanager
+def full_backlog_url():
+    """A listener whose accept queue is full, so a further connect() gets no answer at all; yields its URL."""
+    with socket.socket() as sock, contextlib.ExitStack() as stack:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(0)
+        port = sock.getsockname()[1]
+        for _ in range(8):
+            client = stack.enter_context(socket.socket())
+            client.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                client.connect(("127.0.0.1", port))
+        yield f"http://127.0.0.1:{port}"

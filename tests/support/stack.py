@@ -33,6 +33,17 @@ def wait_for_port(port: int, open_: bool = True, within: float = 10.0) -> None:
     raise AssertionError(f"port {port} did not become {'open' if open_ else 'closed'} within {within}s")
 
 
+def stop_process(proc: subprocess.Popen) -> None:
+    """Terminate, then kill if it does not go within 10 s."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
 class Process:
     def __init__(self, args: list[str], port: int | None = None, cwd: Path | None = None):
         self.port = port
@@ -45,13 +56,7 @@ class Process:
                 raise
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        stop_process(self.proc)
         if self.port is not None:
             wait_for_port(self.port, open_=False)
 
@@ -139,11 +144,5 @@ class LoggedServer:
         return f"\n--- {self.name} log ---\n" + "\n".join(self.log.read_text(errors="replace").splitlines()[-30:])
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        stop_process(self.proc)
         self.out.close()

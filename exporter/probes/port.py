@@ -6,7 +6,10 @@ The incident's root cause: nothing listened on 3001, so nginx answered 502.
 from __future__ import annotations
 
 import asyncio
+import errno
 import ipaddress
+import os
+import select
 import socket
 import struct
 import time
@@ -28,7 +31,7 @@ async def probe_port(target: Target, ctx: ProbeContext, out: Samples, deadline: 
     port = str(target.app_port)
     started = time.perf_counter()
     try:
-        await asyncio.wait_for(connect(target.app_host, target.app_port), timeout=deadline.remaining())
+        await connect(target.app_host, target.app_port, deadline)
     except (OSError, asyncio.TimeoutError) as exc:
         out.add("inventory_app_port_listening", 0, port=port)
         return Outcome.fail(classify_os_error(exc), f"{target.app_host}:{port}: {exc!r}")
@@ -55,21 +58,49 @@ def is_app_process(process: str, names: tuple[str, ...]) -> bool:
     return any(process == name or process.startswith(name) for name in names)
 
 
-async def connect(host: str, port: int) -> None:
-    """Open and close one TCP connection (a bare socket: no stream objects to build)."""
-    loop = asyncio.get_running_loop()
+async def connect(host: str, port: int, deadline: Deadline) -> None:
+    """Open and close one TCP connection before ``deadline`` (TimeoutError after it).
+
+    A bare non-blocking socket: on loopback the handshake has usually finished by the time
+    ``connect()`` returns, so a zero-timeout poll() settles it without a round through the event
+    loop (a quarter of the CPU of ``loop.sock_connect``); otherwise the loop waits for it.
+    """
+    if deadline.expired:
+        raise TimeoutError("no time left to connect")
     family, address = ip_address_of(host, port)
     if family is None:  # a name: resolve it (in a thread, as asyncio does)
-        family, _, _, _, address = (await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM))[0]
+        loop = asyncio.get_running_loop()
+        async with asyncio.timeout(deadline.remaining()):
+            family, _, _, _, address = (await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM))[0]
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setblocking(False)
-        await loop.sock_connect(sock, address)
+        error = sock.connect_ex(address)
+        if error == errno.EINPROGRESS:
+            error = await connected(sock, deadline)
+        if error:
+            raise OSError(error, os.strerror(error))
         # Close with a reset, as HAProxy's health checks do: no TIME_WAIT socket per probe on this
         # host (thousands of them slow every later connect()).
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_RESET)
     finally:
         sock.close()
+
+
+async def connected(sock: socket.socket, deadline: Deadline) -> int:
+    """Wait until the connect in progress on ``sock`` settles; its errno (0 = connected)."""
+    poller = select.poll()
+    poller.register(sock, select.POLLOUT)
+    if not poller.poll(0):
+        loop = asyncio.get_running_loop()
+        writable = loop.create_future()
+        loop.add_writer(sock.fileno(), lambda: writable.done() or writable.set_result(None))
+        try:
+            async with asyncio.timeout(deadline.remaining()):
+                await writable
+        finally:
+            loop.remove_writer(sock.fileno())
+    return sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
 
 
 def ip_address_of(host: str, port: int) -> tuple[socket.AddressFamily | None, tuple]:

@@ -40,16 +40,19 @@ class TailState:
     offset: int = 0
     mark: bytes = b""
     totals: Counter = field(default_factory=Counter)
-    recent: deque = field(default_factory=deque)  # (monotonic time, Counter)
+    recent: deque = field(default_factory=deque)  # (monotonic time, Counter) of reads that found errors
+    window: Counter = field(default_factory=Counter)  # the sum of ``recent``, kept as reads come and go
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def add_recent(self, now: float, counts: Counter) -> None:
+        if counts:  # reads that found nothing take no room: the window stays small at any scrape rate
+            self.recent.append((now, counts))
+            self.window.update(counts)
 
     def recent_counts(self, now: float) -> Counter:
         while self.recent and self.recent[0][0] < now - RECENT_WINDOW:
-            self.recent.popleft()
-        total: Counter = Counter()
-        for _, counts in self.recent:
-            total.update(counts)
-        return total
+            self.window.subtract(self.recent.popleft()[1])
+        return self.window
 
 
 def classify(line: bytes) -> str | None:
@@ -109,7 +112,7 @@ async def probe_proxy_log(target: Target, ctx: ProbeContext, out: Samples, deadl
             outcome = Outcome.success()
             now = time.monotonic()
             state.totals.update(counts)
-            state.recent.append((now, counts))
+            state.add_recent(now, counts)
     recent = state.recent_counts(time.monotonic())
     for reason in REASONS:
         out.add("inventory_proxy_upstream_errors_total", state.totals[reason], reason=reason)

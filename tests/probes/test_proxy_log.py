@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from exporter.probes.proxy_log import REASONS, classify, probe_proxy_log
+from collections import Counter
+
+from exporter.probes.proxy_log import RECENT_WINDOW, REASONS, TailState, classify, probe_proxy_log
 from exporter.metrics import Samples
 from tests.conftest import deadline, target
 
@@ -55,6 +57,20 @@ async def test_history_before_start_does_not_count_but_new_errors_do(tmp_path: P
     assert recent["connection_refused"] == 1
     totals, _, _ = await scrape_counts(t, ctx)
     assert totals["connection_refused"] == 1, "a line is counted once"
+
+
+def test_recent_window_sums_the_reads_of_the_last_five_minutes_and_forgets_older_ones():
+    state = TailState()
+    state.add_recent(0.0, Counter(connection_refused=2))
+    state.add_recent(100.0, Counter(connection_refused=1, timed_out=1))
+    for second in range(101, 400):
+        state.add_recent(float(second), Counter())  # scrapes that found nothing
+    assert len(state.recent) == 2, "reads without errors take no room"
+    assert dict(state.recent_counts(RECENT_WINDOW - 1)) == {"connection_refused": 3, "timed_out": 1}
+    assert state.recent_counts(RECENT_WINDOW + 1)["connection_refused"] == 1
+    assert state.recent_counts(100.0 + RECENT_WINDOW + 1)["connection_refused"] == 0
+    assert state.recent_counts(100.0 + RECENT_WINDOW + 1)["timed_out"] == 0
+    assert not state.recent
 
 
 async def test_rotation_and_truncation_are_followed(tmp_path: Path, ctx):

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 import aiohttp
 
 from exporter.procnet import PortOwners
+from exporter.project import Project
 
 log = logging.getLogger("exporter.probe")
 
@@ -147,7 +150,11 @@ def _settle(future: asyncio.Future, result: Any, error: BaseException | None) ->
 
 @dataclass
 class ProbeContext:
-    """Shared for the app's life: the HTTP session, the thread pool for blocking work, caches."""
+    """Shared for the app's life: the HTTP session, the thread pool for blocking work, caches.
+
+    ``for_scrape()`` gives one scrape its own copy, sharing all of that plus a record of the
+    project directories this scrape has read (so five probes of a project read it once).
+    """
 
     session: aiohttp.ClientSession
     executor: ThreadPoolExecutor
@@ -156,10 +163,24 @@ class ProbeContext:
     http_body_limit: int = 1 << 20
     port_owners: PortOwners = field(default_factory=PortOwners)
     resources: dict[str, Any] = field(default_factory=dict)  # long-lived sockets with a close()
-    batches: Batches = field(init=False)
+    batches: Batches | None = None
+    projects: dict[Path, Project] | None = None  # this scrape's reads; None outside a scrape
 
     def __post_init__(self) -> None:
-        self.batches = Batches(self.executor)
+        if self.batches is None or self.batches.executor is not self.executor:
+            self.batches = Batches(self.executor)
+
+    def for_scrape(self) -> "ProbeContext":
+        return dataclasses.replace(self, projects={})
+
+    def project(self, directory: Path) -> Project:
+        """This scrape's reading of ``directory`` (a fresh one each call outside a scrape)."""
+        if self.projects is None:
+            return Project(directory)
+        found = self.projects.get(directory)
+        if found is None:
+            found = self.projects[directory] = Project(directory)
+        return found
 
     def close(self) -> None:
         """Close what the probes kept open (the HTTP session is closed by its owner)."""
@@ -170,6 +191,7 @@ class ProbeContext:
 
     async def blocking(self, deadline: Deadline, fn: Callable[..., Any], *args: Any) -> Any:
         """Run blocking ``fn`` in the probe threads (with the other calls of this turn), bounded by ``deadline``."""
+        assert self.batches is not None
         future = self.batches.run(functools.partial(fn, *args))
         try:
             async with asyncio.timeout(deadline.remaining()):

@@ -45,12 +45,13 @@ class OutsideProject(PermissionError):
 
 
 def inside(project_dir: Path, relative: str | Path) -> Path:
-    """``project_dir/relative``, refusing any path whose real location leaves the project.
+    """``project_dir/relative``, refusing any path whose real location leaves the project."""
+    return Project(project_dir).inside(relative)
 
-    The root is resolved once and the components of ``relative`` are then looked at one by one;
-    a link among them sends the whole path through realpath.
-    """
-    root = os.path.realpath(project_dir)
+
+def _inside_root(root: str, relative: str | Path) -> Path:
+    """The components of ``relative`` are looked at one by one below the resolved ``root``; a link
+    among them sends the whole path through realpath."""
     parts = Path(relative).parts
     if os.path.isabs(relative) or ".." in parts:
         return _resolved_inside(root, relative)
@@ -75,7 +76,10 @@ def _resolved_inside(root: str, relative: str | Path) -> Path:
 
 def read_text(project_dir: Path, relative: str | Path, limit: int = 1 << 20) -> str:
     """The file's text; unchanged files (same inode, size and mtime) are not read again."""
-    path = inside(project_dir, relative)
+    return Project(project_dir).read_text(relative, limit)
+
+
+def _read_file(path: Path, limit: int) -> str:
     st = os.stat(path)
     return _read(str(path), st.st_ino, st.st_size, st.st_mtime_ns, limit)
 
@@ -107,16 +111,7 @@ def parse_env(text: str) -> dict[str, str]:
 
 def env_files(project_dir: Path) -> dict[str, dict[str, str]]:
     """Each existing dotenv file of the project, parsed; unreadable ones are skipped."""
-    found = {}
-    listed = listing(project_dir) | {f"prisma/{name}" for name in listing(project_dir / "prisma")}
-    for name in ENV_FILES:
-        if name not in listed:
-            continue  # one directory listing instead of a failed open per absent file
-        try:
-            found[name] = parse_env(read_text(project_dir, name))
-        except (OSError, UnicodeError):
-            continue
-    return found
+    return Project(project_dir).env_files()
 
 
 def listing(directory: Path) -> set[str]:
@@ -125,6 +120,70 @@ def listing(directory: Path) -> set[str]:
         return set(os.listdir(directory))
     except OSError:
         return set()
+
+
+class Project:
+    """One scrape's reading of a project directory: the root resolved, each directory listed, each
+    file read and each dotenv file parsed at most once, however many probes ask.
+
+    Blocking (used in the probe threads). A new one is made for every scrape, so a change on disk
+    is seen by the next scrape; probes that run at once may both fill the same entry, with the
+    same result.
+    """
+
+    def __init__(self, project_dir: Path):
+        self.dir = project_dir
+        self._root: str | None = None
+        self._inside: dict[str | Path, Path] = {}
+        self._listings: dict[str, set[str]] = {}
+        self._texts: dict[tuple[str | Path, int], str] = {}
+        self._env: dict[str, dict[str, str]] | None = None
+
+    @property
+    def root(self) -> str:
+        """The project directory with every link resolved."""
+        if self._root is None:
+            self._root = os.path.realpath(self.dir)
+        return self._root
+
+    def inside(self, relative: str | Path) -> Path:
+        """``dir/relative``, refusing any path whose real location leaves the project (OutsideProject)."""
+        path = self._inside.get(relative)
+        if path is None:
+            path = self._inside[relative] = _inside_root(self.root, relative)
+        return path
+
+    def read_text(self, relative: str | Path, limit: int = 1 << 20) -> str:
+        key = (relative, limit)
+        text = self._texts.get(key)
+        if text is None:
+            text = self._texts[key] = _read_file(self.inside(relative), limit)
+        return text
+
+    def listing(self, relative: str = "") -> set[str]:
+        """Names in the project directory (or ``relative`` below it); empty if it cannot be listed."""
+        names = self._listings.get(relative)
+        if names is None:
+            names = self._listings[relative] = listing(self.dir / relative if relative else self.dir)
+        return names
+
+    def names(self) -> set[str]:
+        """The names in the project directory and, as ``prisma/<name>``, in its prisma directory."""
+        return self.listing() | {f"prisma/{name}" for name in self.listing("prisma")}
+
+    def env_files(self) -> dict[str, dict[str, str]]:
+        """Each existing dotenv file of the project, parsed; unreadable ones are skipped."""
+        if self._env is None:
+            found, listed = {}, self.names()
+            for name in ENV_FILES:
+                if name not in listed:
+                    continue  # one directory listing instead of a failed open per absent file
+                try:
+                    found[name] = parse_env(self.read_text(name))
+                except (OSError, UnicodeError):
+                    continue
+            self._env = found
+        return self._env
 
 
 @dataclass(frozen=True)
@@ -157,16 +216,18 @@ class DatabaseLocation:
     reason: str = "not_found"  # why there is no path: not_found or unsupported
 
 
-def locate_database(project_dir: Path | None, configured: Path | None) -> DatabaseLocation:
+def locate_database(project: Project | Path | None, configured: Path | None) -> DatabaseLocation:
     """Where the SQLite file is, resolved as Prisma resolves it (relative to prisma/schema.prisma)."""
+    if isinstance(project, Path):
+        project = Project(project)
     if configured is not None:
-        if configured.is_absolute() or project_dir is None:
+        if configured.is_absolute() or project is None:
             return DatabaseLocation(configured, "config")
-        return DatabaseLocation(project_dir / configured, "config")
-    if project_dir is None:
+        return DatabaseLocation(project.dir / configured, "config")
+    if project is None:
         return DatabaseLocation(None, "none", "no project_dir or database configured")
     try:
-        source = parse_datasource(read_text(project_dir, SCHEMA_FILE))
+        source = parse_datasource(project.read_text(SCHEMA_FILE))
     except OSError:
         source = Datasource(None, "DATABASE_URL", None)
     if source.provider not in (None, "sqlite"):
@@ -176,17 +237,17 @@ def locate_database(project_dir: Path | None, configured: Path | None) -> Databa
     url, origin, name = source.url, "schema", "the datasource url"
     if url is None:
         name = source.url_env or "DATABASE_URL"
-        url, origin = _env_value(project_dir, name), "env"
+        url, origin = _env_value(project, name), "env"
         if not url:
             return DatabaseLocation(None, "env", f"{name} is not set in the project's .env")
-    path = sqlite_path(project_dir, url)
+    path = sqlite_path(project.dir, url)
     if path is None:
         return DatabaseLocation(None, origin, f"{name} is not a SQLite file: URL", "unsupported")
     return DatabaseLocation(path, origin)
 
 
-def _env_value(project_dir: Path, name: str) -> str | None:
-    found = env_files(project_dir)
+def _env_value(project: Project, name: str) -> str | None:
+    found = project.env_files()
     for file in ENV_PRECEDENCE:
         if name in found.get(file, {}):
             return found[file][name]

@@ -91,6 +91,7 @@ async def scrape(
     """Probe ``targets`` (all by default) and, if ``host``, the host-level probes, concurrently."""
     store: list = []
     limit = asyncio.Semaphore(cfg.max_concurrency)
+    ctx = ctx.for_scrape()
 
     async def bounded(target: Target) -> TargetResult:
         async with limit:

@@ -93,3 +93,17 @@ async def test_calls_of_later_turns_are_sent_again(pool):
     assert await ctx.blocking(Deadline(5), len, "abc") == 3
     assert await ctx.blocking(Deadline(5), len, "abcd") == 4
     assert pool.jobs == 2
+
+
+def test_a_scrape_reads_each_project_once_and_the_next_scrape_reads_it_again(tmp_path):
+    executor = ThreadPoolExecutor(max_workers=1)
+    try:
+        app_ctx = context(executor)
+        assert app_ctx.project(tmp_path) is not app_ctx.project(tmp_path), "outside a scrape nothing is kept"
+        scrape = app_ctx.for_scrape()
+        assert scrape.project(tmp_path) is scrape.project(tmp_path)
+        assert scrape.project(tmp_path / "other") is not scrape.project(tmp_path)
+        assert app_ctx.for_scrape().project(tmp_path) is not scrape.project(tmp_path)
+        assert scrape.batches is app_ctx.batches and scrape.cache is app_ctx.cache
+    finally:
+        executor.shutdown(wait=True)

@@ -12,6 +12,7 @@ import pytest
 from exporter.project import (
     Datasource,
     OutsideProject,
+    Project,
     env_files,
     inside,
     locate_database,
@@ -306,3 +307,33 @@ async def test_a_whole_target_scrape_creates_or_changes_nothing_in_the_project(t
     assert Samples(store=store).value("inventory_db_up", target="t") == 1
     assert tree_state(project) == before
     assert sorted(os.listdir(project / "db")) == ["custom.db"]
+
+
+# --- one scrape's reading of a project ------------------------------------------------------
+
+
+def test_one_project_reading_reads_each_file_once_and_the_next_one_sees_changes(project):
+    reading = Project(project)
+    first = reading.read_text(".env")
+    assert reading.env_files()[".env"]["PORT"] == "3001"
+    (project / ".env").write_text("PORT=4000\n")
+    assert reading.read_text(".env") == first, "one scrape sees one state of the file"
+    assert reading.env_files()[".env"]["PORT"] == "3001"
+    fresh = Project(project)
+    assert fresh.read_text(".env") == "PORT=4000\n"
+    assert fresh.env_files()[".env"]["PORT"] == "4000"
+
+
+def test_one_project_reading_lists_the_project_and_its_prisma_directory(project):
+    names = Project(project).names()
+    assert {"package.json", ".env", "prisma/schema.prisma"} <= names
+    assert Project(project / "missing").names() == set()
+
+
+def test_one_project_reading_still_refuses_links_out_of_the_project(project, tmp_path):
+    (tmp_path / "secret.txt").write_text("secret")
+    (project / "link.txt").symlink_to(tmp_path / "secret.txt")
+    reading = Project(project)
+    for _ in range(2):  # remembered answers do not lose the refusal
+        with pytest.raises(OutsideProject):
+            reading.read_text("link.txt")

@@ -26,7 +26,7 @@ from urllib.parse import quote
 from exporter.config import Target
 from exporter.metrics import Samples
 from exporter.probing import Deadline, Outcome, ProbeContext
-from exporter.project import DatabaseLocation, locate_database
+from exporter.project import DatabaseLocation, Project, locate_database
 from exporter.redact import redact
 
 
@@ -42,9 +42,9 @@ class Inspection:
     query_seconds: float = 0.0
 
 
-def inspect(target: Target, budget: float) -> Inspection:
+def inspect(target: Target, project: Project | None, budget: float) -> Inspection:
     """Locate, stat and query the database in one trip to a worker thread."""
-    found = Inspection(locate_database(target.project_dir, target.database))
+    found = Inspection(locate_database(project, target.database))
     if found.location.path is None:
         return found
     try:
@@ -63,7 +63,8 @@ def inspect(target: Target, budget: float) -> Inspection:
 
 async def probe_database(target: Target, ctx: ProbeContext, out: Samples, deadline: Deadline) -> Outcome:
     try:
-        found = await ctx.blocking(deadline, inspect, target, query_budget(deadline))
+        project = ctx.project(target.project_dir) if target.project_dir is not None else None
+        found = await ctx.blocking(deadline, inspect, target, project, query_budget(deadline))
     except (TimeoutError, asyncio.TimeoutError):
         out.add("inventory_db_up", 0)
         return Outcome.fail("timeout", "the database did not answer within the deadline")

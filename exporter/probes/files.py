@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from exporter.config import Target
 from exporter.metrics import Samples
 from exporter.probing import Deadline, Outcome, ProbeContext
-from exporter.project import OutsideProject, env_files, inside, listing
+from exporter.project import OutsideProject, Project
 
 # Logical name -> the file names that satisfy it.
 CONFIG_FILES: dict[str, tuple[str, ...]] = {
@@ -18,37 +16,41 @@ CONFIG_FILES: dict[str, tuple[str, ...]] = {
 }
 
 
-def present(project_dir: Path, names: tuple[str, ...], listed: set[str]) -> bool:
+def present(project: Project, names: tuple[str, ...], listed: set[str]) -> bool:
     """Any of ``names`` is a regular file in the project (a link counts only if it stays inside)."""
     for name in names:
         if name not in listed:
             continue  # one directory listing instead of a failed stat per absent name
         try:
-            if inside(project_dir, name).is_file():
+            if project.inside(name).is_file():
                 return True
         except OutsideProject:
             continue
     return False
 
 
-def read_files(project_dir: Path, env_vars: tuple[str, ...]) -> tuple[dict[str, bool], dict[str, bool]]:
-    listed = listing(project_dir) | {f"prisma/{name}" for name in listing(project_dir / "prisma")}
-    files = {logical: present(project_dir, names, listed) for logical, names in CONFIG_FILES.items()}
+def read_files(project: Project, env_vars: tuple[str, ...]) -> tuple[dict[str, bool], dict[str, bool]] | None:
+    """(config file -> present, env var -> set), or None if the project directory is not there."""
+    if not project.dir.is_dir():
+        return None
+    listed = project.names()
+    files = {logical: present(project, names, listed) for logical, names in CONFIG_FILES.items()}
     variables: set[str] = set()
-    for values in env_files(project_dir).values():
+    for values in project.env_files().values():
         variables.update(k for k, v in values.items() if v != "")
     return files, {name: name in variables for name in env_vars}
 
 
 async def probe_files(target: Target, ctx: ProbeContext, out: Samples, deadline: Deadline) -> Outcome:
     assert target.project_dir is not None
-    if not await ctx.blocking(deadline, target.project_dir.is_dir):
+    found = await ctx.blocking(deadline, read_files, ctx.project(target.project_dir), target.env_vars)
+    if found is None:
         for name in CONFIG_FILES:
             out.add("inventory_config_file_present", 0, file=name)
         for name in target.env_vars:
             out.add("inventory_env_var_present", 0, name=name)
         return Outcome.fail("not_found", f"project_dir {target.project_dir} is not a directory")
-    files, variables = await ctx.blocking(deadline, read_files, target.project_dir, target.env_vars)
+    files, variables = found
     for name, found in files.items():
         out.add("inventory_config_file_present", int(found), file=name)
     for name, found in variables.items():

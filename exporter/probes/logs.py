@@ -11,7 +11,7 @@ from pathlib import Path
 from exporter.config import Target
 from exporter.metrics import Samples
 from exporter.probing import Deadline, Outcome, ProbeContext
-from exporter.project import inside
+from exporter.project import Project
 
 TAIL_BYTES = 64 * 1024
 LEVELS = {
@@ -38,16 +38,17 @@ def count_levels(path: str, inode: int, size: int, mtime_ns: int) -> dict[str, i
     return {level: sum(1 for line in lines if rx.search(line)) for level, rx in LEVELS.items()}
 
 
-def log_path(target: Target) -> Path:
+def log_path(target: Target, project: Project | None) -> Path:
     assert target.log_file is not None
-    if target.log_file.is_absolute() or target.project_dir is None:
+    if target.log_file.is_absolute() or project is None:
         return target.log_file
-    return inside(target.project_dir, target.log_file)
+    return project.inside(target.log_file)
 
 
 async def probe_logs(target: Target, ctx: ProbeContext, out: Samples, deadline: Deadline) -> Outcome:
     try:
-        st, counts = await ctx.blocking(deadline, lambda: read_tail(log_path(target)))
+        project = ctx.project(target.project_dir) if target.project_dir is not None else None
+        st, counts = await ctx.blocking(deadline, lambda: read_tail(log_path(target, project)))
     except OSError as exc:
         out.add("inventory_log_file_present", 0)
         reason = "permission_denied" if isinstance(exc, PermissionError) else "not_found"

@@ -8,24 +8,23 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from pathlib import Path
 
 import aiohttp
 
 from exporter.config import NpmRegistryConfig, Target
 from exporter.metrics import Samples
 from exporter.probing import Deadline, Outcome, ProbeContext
-from exporter.project import read_text
+from exporter.project import Project
 
 PACKAGES = ("prisma", "@prisma/client")
 FAILED_LOOKUP_RETRY = 300.0
 
 
-def installed_versions(project_dir: Path) -> dict[str, str]:
+def installed_versions(project: Project) -> dict[str, str]:
     versions = {}
     for package in PACKAGES:
         try:
-            manifest = json.loads(read_text(project_dir, f"node_modules/{package}/package.json"))
+            manifest = json.loads(project.read_text(f"node_modules/{package}/package.json"))
         except (OSError, ValueError):
             continue
         if isinstance(manifest, dict) and isinstance(manifest.get("version"), str):
@@ -33,9 +32,9 @@ def installed_versions(project_dir: Path) -> dict[str, str]:
     return versions
 
 
-def declared_versions(project_dir: Path) -> dict[str, str]:
+def declared_versions(project: Project) -> dict[str, str]:
     try:
-        manifest = json.loads(read_text(project_dir, "package.json"))
+        manifest = json.loads(project.read_text("package.json"))
     except (OSError, ValueError):
         return {}
     versions = {}
@@ -47,21 +46,21 @@ def declared_versions(project_dir: Path) -> dict[str, str]:
     return versions
 
 
-def client_generated(project_dir: Path) -> bool:
+def client_generated(project: Project) -> bool:
     try:
-        read_text(project_dir, "node_modules/.prisma/client/index.js", limit=1)
+        project.read_text("node_modules/.prisma/client/index.js", limit=1)
         return True
     except OSError:
         return False
 
 
-def read_prisma(project_dir: Path) -> tuple[dict[str, str], dict[str, str], bool]:
-    return installed_versions(project_dir), declared_versions(project_dir), client_generated(project_dir)
+def read_prisma(project: Project) -> tuple[dict[str, str], dict[str, str], bool]:
+    return installed_versions(project), declared_versions(project), client_generated(project)
 
 
 async def probe_prisma(target: Target, ctx: ProbeContext, out: Samples, deadline: Deadline) -> Outcome:
     assert target.project_dir is not None
-    installed, declared, generated = await ctx.blocking(deadline, read_prisma, target.project_dir)
+    installed, declared, generated = await ctx.blocking(deadline, read_prisma, ctx.project(target.project_dir))
     for package, version in installed.items():
         out.add("inventory_prisma_version_info", 1, package=package, version=version, source="installed")
     for package, version in declared.items():

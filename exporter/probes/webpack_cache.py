@@ -18,7 +18,7 @@ from pathlib import Path
 from exporter.config import Target
 from exporter.metrics import Samples
 from exporter.probing import Deadline, Outcome, ProbeContext
-from exporter.project import OutsideProject, inside
+from exporter.project import OutsideProject, Project
 
 CACHE_DIR = ".next/cache/webpack"
 MAX_DIRS = 2000
@@ -61,11 +61,11 @@ def groups_of(uid: int, fallback_gid: int, passwd_stamp: int, group_stamp: int) 
     return frozenset({entry.pw_gid} | {g.gr_gid for g in grp.getgrall() if entry.pw_name in g.gr_mem})
 
 
-def unwritable_dirs(project_dir: Path) -> tuple[bool, list[str]]:
+def unwritable_dirs(project: Project) -> tuple[bool, list[str]]:
     """(cache present, directories the owner cannot write); a missing cache checks its nearest parent."""
-    project_dir = project_dir.resolve()  # the paths below are resolved; relative_to needs the same form
+    project_dir = Path(project.root)  # the paths below are resolved; relative_to needs the same form
     owner = User.owning(project_dir)
-    cache = inside(project_dir, CACHE_DIR)
+    cache = project.inside(CACHE_DIR)
     if not cache.is_dir():
         parent = cache
         while not parent.exists() and parent != project_dir:
@@ -84,7 +84,7 @@ def unwritable_dirs(project_dir: Path) -> tuple[bool, list[str]]:
 async def probe_webpack_cache(target: Target, ctx: ProbeContext, out: Samples, deadline: Deadline) -> Outcome:
     assert target.project_dir is not None
     try:
-        present, bad = await ctx.blocking(deadline, unwritable_dirs, target.project_dir)
+        present, bad = await ctx.blocking(deadline, unwritable_dirs, ctx.project(target.project_dir))
     except OutsideProject as exc:
         out.add("inventory_webpack_cache_writable", 0)
         return Outcome.fail("permission_denied", str(exc))

@@ -45,10 +45,23 @@ THRESHOLDS = {
 class Facts(Samples):
     """Read-only view of one target's (or, with target "", the host's) samples."""
 
-    def __init__(self, samples: Iterable[tuple[str, dict[str, str], float]], target: str):
-        super().__init__(store=[row for row in samples if row[1].get("target", "") == target])
+    def __init__(self, samples: Iterable[tuple[str, dict[str, str], float]], target: str | None):
+        """``target`` None keeps every sample (a view over a target and the host together)."""
+        rows = list(samples) if target is None else [row for row in samples if row[1].get("target", "") == target]
+        super().__init__(store=rows)
+        self.by_name: dict[str, list[tuple[dict[str, str], float]]] = {}
+        for name, labels, value in self.store:  # the checks ask ~80 questions: look up by name, not scan
+            self.by_name.setdefault(name, []).append((labels, value))
 
-    get = Samples.value
+    def matching(self, name: str, /, **labels: str) -> Iterator[tuple[dict[str, str], float]]:
+        for sample_labels, value in self.by_name.get(name, ()):
+            if all(sample_labels.get(k) == v for k, v in labels.items()):
+                yield sample_labels, value
+
+    def value(self, name: str, /, **labels: str) -> float | None:
+        return next((value for _, value in self.matching(name, **labels)), None)
+
+    get = value
 
     def all(self, name: str, /, **labels: str) -> list[tuple[dict[str, str], float]]:
         return list(self.matching(name, **labels))

@@ -155,8 +155,7 @@ def _cause_text(cause: str, lang: str) -> str:
 
 
 def _checklist(report: Report, facts: Facts, lang: str) -> list[tuple[str, bool | None]]:
-    merged = Facts([], "")
-    merged.store = facts.store + report.host_facts.store
+    merged = Facts(facts.store + report.host_facts.store, None)
     return [(zh if lang == "zh-CN" else en, test(merged)) for en, zh, test in CHECKLIST]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import socket
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from exporter.cli import tune_gc
 from tests.conftest import free_port
 from tests.test_app import value
 
@@ -132,3 +134,16 @@ def test_sighup_reloads_the_config_file(tmp_path: Path):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_tune_gc_freezes_what_start_up_built_and_collects_young_objects_less_often():
+    before = gc.get_threshold()
+    try:
+        survivor = [object()]  # built "at start-up"
+        tune_gc(12_345)
+        assert gc.get_threshold() == (12_345, before[1], before[2])
+        assert gc.get_freeze_count() > 0
+        assert all(obj is not survivor for obj in gc.get_objects()), "a frozen object is not walked any more"
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)

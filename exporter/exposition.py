@@ -7,6 +7,7 @@ process metrics still come from prometheus-client's collectors.
 
 from __future__ import annotations
 
+import math
 from typing import Iterable
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -25,8 +26,21 @@ def wants_openmetrics(accept: str) -> bool:
 
 
 def number(value: float) -> str:
-    """Floats as Go and prometheus-client print them (1e+06, +Inf, NaN)."""
-    return floatToGoString(value)
+    """Floats as Go and prometheus-client print them (1e+06, +Inf, NaN).
+
+    Whole numbers (flags, ports, counts, sizes) recur in every scrape: their text is remembered.
+    """
+    if value == 0.0:
+        return "-0.0" if math.copysign(1.0, value) < 0 else "0.0"  # -0.0 == 0.0 as a dict key
+    text = _WHOLE.get(value)
+    if text is None:
+        text = floatToGoString(value)
+        if value.is_integer() and len(_WHOLE) < 4096:
+            _WHOLE[value] = text
+    return text
+
+
+_WHOLE: dict[float, str] = {}
 
 
 def _escape_label(value: str) -> str:
@@ -63,9 +77,9 @@ def render(samples: Iterable[tuple[str, dict[str, str], float]], openmetrics_for
         for labels, value in grouped[name]:
             if order:
                 pairs = ",".join([f'{label}="{_escape_label(str(labels.get(label, "")))}"' for label in order])
-                lines.append(f"{name}{{{pairs}}} {floatToGoString(value)}")
+                lines.append(f"{name}{{{pairs}}} {number(value)}")
             else:
-                lines.append(f"{name} {floatToGoString(value)}")
+                lines.append(f"{name} {number(value)}")
     return "\n".join(lines) + "\n" if lines else ""
 
 

@@ -24,7 +24,7 @@ Host findings (CPU, memory, disk, DNS, loopback) are diagnosed once, with an emp
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 from exporter.metrics import Samples
 

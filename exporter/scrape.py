@@ -98,6 +98,8 @@ async def scrape(
             return await probe_target(target, ctx, store, deadline)
 
     chosen = list(cfg.targets) if targets is None else targets
+    if len(chosen) == 1 and not host:  # /probe: one target, no task of its own needed
+        return ScrapeResult(store, [await probe_target(chosen[0], ctx, store, deadline)])
     host_task = probe_host(cfg, ctx, store, deadline) if host else _nothing()
     *results, host_diagnosis = await asyncio.gather(*(bounded(t) for t in chosen), host_task)
     return ScrapeResult(store, list(results), host_diagnosis)

@@ -22,7 +22,10 @@ def path_kind(path: str, static: bool) -> str:
 async def probe_http(target: Target, ctx: ProbeContext, out: Samples, deadline: Deadline) -> Outcome:
     paths = [(p, path_kind(p, False)) for p in target.endpoints]
     paths += [(p, "static") for p in target.static_paths]
-    outcomes = await asyncio.gather(*(check_path(target, ctx, out, deadline, p, k) for p, k in paths))
+    if len(paths) == 1:  # no task of its own for the common single endpoint
+        outcomes = [await check_path(target, ctx, out, deadline, *paths[0])]
+    else:
+        outcomes = await asyncio.gather(*(check_path(target, ctx, out, deadline, p, k) for p, k in paths))
     failed = [o for o in outcomes if not o.ok]
     return failed[0] if failed else Outcome.success()
 

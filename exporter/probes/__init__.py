@@ -40,9 +40,10 @@ def _has_project(target: Target) -> bool:
 
 
 TARGET_PROBES: dict[str, TargetProbe] = {
-    "port": TargetProbe(probe_port, _always),
+    # The requests first: they are on the wire while the probes after them do their own work.
     "http": TargetProbe(probe_http, lambda t: bool(t.endpoints or t.static_paths)),
     "proxy": TargetProbe(probe_proxy, lambda t: t.proxy_url is not None),
+    "port": TargetProbe(probe_port, _always),
     "proxy_log": TargetProbe(probe_proxy_log, lambda t: t.proxy_error_log is not None),
     "database": TargetProbe(probe_database, lambda t: t.project_dir is not None or t.database is not None),
     "prisma": TargetProbe(probe_prisma, _has_project),

@@ -111,13 +111,21 @@ class Batches:
     def _send(self, loop: asyncio.AbstractEventLoop) -> None:
         calls, self._turn = self._turn, None
         assert calls is not None
-        self.executor.submit(_take_calls, loop, calls)
+        try:
+            self.executor.submit(_take_calls, loop, calls)
+        except RuntimeError as exc:  # the pool is shut down: the app is stopping
+            for _, future in calls:
+                _settle(future, None, exc)
+            return
         if len(calls) > 1:
             loop.call_later(self.HELP_AFTER, self._help, calls)
 
     def _help(self, calls: deque) -> None:
         if calls:
-            self.executor.submit(_take_calls, asyncio.get_running_loop(), calls)
+            try:
+                self.executor.submit(_take_calls, asyncio.get_running_loop(), calls)
+            except RuntimeError:
+                pass  # shut down meanwhile; the first job finishes the calls
 
 
 def _take_calls(loop: asyncio.AbstractEventLoop, calls: deque) -> None:
@@ -152,8 +160,8 @@ def _settle(future: asyncio.Future, result: Any, error: BaseException | None) ->
 class ProbeContext:
     """Shared for the app's life: the HTTP session, the thread pool for blocking work, caches.
 
-    ``for_scrape()`` gives one scrape its own copy, sharing all of that plus a record of the
-    project directories this scrape has read (so five probes of a project read it once).
+    ``for_scrape()`` gives one scrape its own copy, sharing all of that, with its own record of
+    the project directories the scrape has read (so five probes of a project read it once).
     """
 
     session: aiohttp.ClientSession

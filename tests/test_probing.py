@@ -107,3 +107,13 @@ def test_a_scrape_reads_each_project_once_and_the_next_scrape_reads_it_again(tmp
         assert scrape.batches is app_ctx.batches and scrape.cache is app_ctx.cache
     finally:
         executor.shutdown(wait=True)
+
+
+async def test_a_call_after_the_pool_was_shut_down_fails_at_once_instead_of_waiting_for_its_deadline():
+    executor = ThreadPoolExecutor(max_workers=1)
+    ctx = context(executor)
+    executor.shutdown(wait=True)
+    started = time.monotonic()
+    with pytest.raises(RuntimeError):
+        await ctx.blocking(Deadline(5), len, "abc")
+    assert time.monotonic() - started < 1.0

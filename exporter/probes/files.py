@@ -43,14 +43,14 @@ def read_files(project: Project, env_vars: tuple[str, ...]) -> tuple[dict[str, b
 
 async def probe_files(target: Target, ctx: ProbeContext, out: Samples, deadline: Deadline) -> Outcome:
     assert target.project_dir is not None
-    found = await ctx.blocking(deadline, read_files, ctx.project(target.project_dir), target.env_vars)
-    if found is None:
+    read = await ctx.blocking(deadline, read_files, ctx.project(target.project_dir), target.env_vars)
+    if read is None:
         for name in CONFIG_FILES:
             out.add("inventory_config_file_present", 0, file=name)
         for name in target.env_vars:
             out.add("inventory_env_var_present", 0, name=name)
         return Outcome.fail("not_found", f"project_dir {target.project_dir} is not a directory")
-    files, variables = found
+    files, variables = read
     for name, found in files.items():
         out.add("inventory_config_file_present", int(found), file=name)
     for name, found in variables.items():

@@ -97,6 +97,7 @@ try:
     import psutil
 
     from tests.conftest import free_port, make_project  # fixtures double as bench helpers
+    from tests.support.stack import nginx_conf
 except ImportError:  # named by check_requirements(), which exits 2
     pass
 
@@ -214,20 +215,8 @@ def wait_http(service: Service, port: int, path: str, within: float = WAIT) -> N
 
 # --- the monitored stack -------------------------------------------------------
 
-NGINX_CONF = """
-daemon off;
-master_process off;
-worker_processes 1;
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log error;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    client_body_temp_path {prefix}/tmp/body;
-    proxy_temp_path {prefix}/tmp/proxy;
-    fastcgi_temp_path {prefix}/tmp/fastcgi;
-    uwsgi_temp_path {prefix}/tmp/uwsgi;
-    scgi_temp_path {prefix}/tmp/scgi;
+# The app (its API, favicon and page), the proxy in front of it, and stub_status to count requests.
+NGINX_SERVERS = """
     server {{
         listen 127.0.0.1:{app_port} backlog=4096;
         location = /api/health {{ default_type application/json; return 200 '{{"status":"ok"}}'; }}
@@ -247,9 +236,7 @@ http {{
     server {{
         listen 127.0.0.1:{status_port};
         location / {{ stub_status; }}
-    }}
-}}
-"""
+    }}"""
 
 DNS_RESPONDER = """
 import asyncio, sys
@@ -397,8 +384,8 @@ def start_world(tools: dict[str, str], stack: Stack) -> World:
     world.nginx_error_log = prefix / "error.log"
     world.nginx_error_log.touch()
     conf = prefix / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(prefix=prefix, app_port=world.app_port, proxy_port=world.proxy_port,
-                                      status_port=world.status_port))
+    servers = NGINX_SERVERS.format(app_port=world.app_port, proxy_port=world.proxy_port, status_port=world.status_port)
+    conf.write_text(nginx_conf(prefix, servers, worker_connections=4096))
     nginx_args = [tools["nginx"], "-p", str(prefix), "-c", str(conf), "-e", str(world.nginx_error_log)]
     check = subprocess.run(nginx_args + ["-t"], capture_output=True, text=True, timeout=WAIT)
     if check.returncode != 0:

@@ -83,13 +83,15 @@ def start_foreign_listener(port: int) -> Process:
     return Process([sys.executable, "-c", code], port)
 
 
-NGINX_CONF = """
+def nginx_conf(prefix: Path, servers: str, worker_connections: int = 256) -> str:
+    """A foreground, single-process nginx kept under ``prefix`` (pid, logs, temp files) serving ``servers``."""
+    return f"""
 daemon off;
 master_process off;
 worker_processes 1;
 pid {prefix}/nginx.pid;
 error_log {prefix}/error.log error;
-events {{ worker_connections 256; }}
+events {{ worker_connections {worker_connections}; }}
 http {{
     access_log off;
     client_body_temp_path {prefix}/tmp/body;
@@ -97,6 +99,12 @@ http {{
     fastcgi_temp_path {prefix}/tmp/fastcgi;
     uwsgi_temp_path {prefix}/tmp/uwsgi;
     scgi_temp_path {prefix}/tmp/scgi;
+{servers}
+}}
+"""
+
+
+PROXY_SERVER = """
     upstream app {{ server 127.0.0.1:{app_port}; }}
     server {{
         listen 127.0.0.1:{port};
@@ -106,9 +114,7 @@ http {{
             proxy_connect_timeout 1s;
             proxy_read_timeout 1s;
         }}
-    }}
-}}
-"""
+    }}"""
 
 
 class Nginx(Process):
@@ -118,7 +124,7 @@ class Nginx(Process):
         self.error_log = prefix / "error.log"
         self.error_log.touch()
         conf = prefix / "nginx.conf"
-        conf.write_text(NGINX_CONF.format(prefix=prefix, port=port, app_port=app_port, extra=extra))
+        conf.write_text(nginx_conf(prefix, PROXY_SERVER.format(port=port, app_port=app_port, extra=extra)))
         binary = require("nginx")
         check = subprocess.run([binary, "-t", "-p", str(prefix), "-c", str(conf), "-e", str(self.error_log)], capture_output=True, text=True)
         assert check.returncode == 0, check.stderr

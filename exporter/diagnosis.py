@@ -14,8 +14,13 @@ Root cause decision order (first match wins; a cascade shows as one cause):
 5. ``app_error``: the app answers, but its endpoints fail (5xx/4xx) while the database is fine.
 6. ``proxy_upstream_misconfigured``: the app is healthy, yet nginx answers 502/504 (wrong upstream).
 7. ``proxy_down``: the app is healthy, nginx does not answer at all.
-8. ``upstream_keepalive_mismatch``: all probes pass, but nginx logs upstreams closing connections
-   prematurely (Node's keep-alive timeout shorter than nginx's).
+8. ``upstream_keepalive_mismatch``: all probes pass, but nginx keeps logging upstreams closing
+   connections prematurely (Node's keep-alive timeout shorter than nginx's).
+
+Evidence from logs is dated: nginx error-log lines written before the live probes last recovered
+(``inventory_up_since_timestamp_seconds``) are history. They stay in the counters and the
+"recent" gauge, but never keep a finding or a root cause alive; only lines that keep arriving
+while the front answers < 500 may (see :func:`live_log_counts`).
 9. otherwise ``none`` (warnings and info findings are still listed, but are not a cause of an outage).
 
 Host findings (CPU, memory, disk, DNS, loopback) are diagnosed once, with an empty target label.
@@ -23,6 +28,7 @@ Host findings (CPU, memory, disk, DNS, loopback) are diagnosed once, with an emp
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
 
@@ -189,13 +195,39 @@ def _proxy_down(f: Facts):
     return None if up else {"reason": f.failure("proxy") or "unknown"}
 
 
+def _clock(unix: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(unix))
+
+
+def live_log_counts(f: Facts, reasons: tuple[str, ...]) -> dict[str, int] | None:
+    """nginx's upstream errors of the last 5 minutes that still describe the present, by reason.
+
+    While the live probes fail, every recent line corroborates them. Once they pass again
+    (``inventory_up_since_timestamp_seconds``), a class of lines counts only if its last line was
+    written since then: errors that keep arriving while the front answers (an intermittent
+    failure). Lines from before the recovery are history. None when the log is not read.
+    """
+    rows = [(l["reason"], v) for l, v in f.all("inventory_proxy_upstream_errors_recent") if l.get("reason") in reasons]
+    if not rows:
+        return None
+    up_since = f.get("inventory_up_since_timestamp_seconds")
+    last = {l["reason"]: v for l, v in f.all("inventory_proxy_upstream_errors_last_timestamp_seconds")}
+    return {r: int(n) for r, n in rows if n and (up_since is None or last.get(r, 0.0) >= up_since)}
+
+
 def _upstream_log(reasons: tuple[str, ...]):
     def detect(f: Facts):
-        rows = [(l["reason"], v) for l, v in f.all("inventory_proxy_upstream_errors_recent") if l.get("reason") in reasons]
-        if not rows:
+        live = live_log_counts(f, reasons)
+        if live is None:
             return False
-        seen = {r: int(v) for r, v in rows if v}
-        return {"last_5m": ", ".join(f"{r}={n}" for r, n in seen.items())} if seen else None
+        if not live:
+            return None
+        last = {l["reason"]: v for l, v in f.all("inventory_proxy_upstream_errors_last_timestamp_seconds")}
+        evidence = {"last_5m": ", ".join(f"{r}={n}" for r, n in live.items())}
+        newest = max((last[r] for r in live if r in last), default=None)
+        if newest is not None:
+            evidence["last_line"] = _clock(newest)
+        return evidence
 
     return detect
 
@@ -501,7 +533,7 @@ def root_cause(active: set[str], facts: Facts) -> str:
         return "port_conflict"
     if "app_not_listening" in active:
         return "app_not_listening"
-    recent_timeouts = (facts.get("inventory_proxy_upstream_errors_recent", reason="timed_out") or 0) > 0
+    recent_timeouts = bool(live_log_counts(facts, ("timed_out",)))
     if "app_unresponsive" in active or ("proxy_bad_gateway" in active and recent_timeouts):
         return "app_unresponsive"
     if active & {"database_missing", "database_unavailable"}:
@@ -512,7 +544,7 @@ def root_cause(active: set[str], facts: Facts) -> str:
         return "proxy_upstream_misconfigured"
     if "proxy_down" in active:
         return "proxy_down"
-    if (facts.get("inventory_proxy_upstream_errors_recent", reason="prematurely_closed") or 0) > 0:
+    if live_log_counts(facts, ("prematurely_closed",)):
         return "upstream_keepalive_mismatch"
     return "none"
 

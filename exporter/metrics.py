@@ -69,6 +69,9 @@ METRICS: dict[str, Spec] = {
     "inventory_proxy_upstream_errors_recent": _g(
         "Upstream failures nginx logged in the last 5 minutes, by class.", T, "reason"
     ),
+    "inventory_proxy_upstream_errors_last_timestamp_seconds": _g(
+        "Unix time nginx wrote its last upstream failure line of this class (the line's own time stamp).", T, "reason"
+    ),
     # database
     "inventory_db_info": _g("The SQLite database being checked and where its path came from.", T, "path", "source"),
     "inventory_db_file_exists": _g("1 if the SQLite database file exists.", T),
@@ -125,6 +128,11 @@ METRICS: dict[str, Spec] = {
         "1 while the diagnosis finding is active, 0 when checked and clear; severity critical/warning/info "
         "mirrors the incident report's high/medium/low priorities (host findings have an empty target).",
         T, "check", "severity",
+    ),
+    "inventory_up_since_timestamp_seconds": _g(
+        "Unix time since which the target's live probes have passed (the nginx front answers < 500; without a "
+        "front, the app port and its endpoints answer); absent while they fail. Log evidence older than this "
+        "is history, never a present cause.", T
     ),
     "inventory_root_cause_info": _g("The one root cause the diagnosis chose for the target (none when healthy).", T, "cause"),
     # exporter

@@ -19,6 +19,7 @@ from exporter.logs import fields
 from exporter.metrics import Samples
 from exporter.probes import HOST_PROBES, TARGET_PROBES
 from exporter.probing import Deadline, Outcome, ProbeContext, ProbeFn
+from exporter.recovery import track_recovery
 
 log = logging.getLogger("exporter.scrape")
 GRACE = 0.02  # the outer guard fires just after the deadline every inner await was given
@@ -56,8 +57,10 @@ async def probe_target(target: Target, ctx: ProbeContext, store: list, deadline:
     result = TargetResult(target, out)
     dl = deadline.capped(target.timeout)
     probes = [(name, p.fn) for name, p in TARGET_PROBES.items() if p.applies(target)]
+    started = time.time()
     outcomes = await asyncio.gather(*(run_probe(name, fn, target, ctx, out, dl) for name, fn in probes))
     result.outcomes = dict(zip((name for name, _ in probes), outcomes))
+    track_recovery(target.name, ctx, out, started)
     result.diagnosis = diagnose_target(out.store, target.name)
     add_samples(result.diagnosis, out)
     store.extend(out.store)

@@ -37,6 +37,10 @@ def probe_results(**state) -> list:
         out.add("inventory_db_query_seconds", state.get("db_seconds", 0.001))
     for reason, count in state.get("nginx_recent", {}).items():
         out.add("inventory_proxy_upstream_errors_recent", count, reason=reason)
+    for reason, written in state.get("nginx_last_line", {}).items():
+        out.add("inventory_proxy_upstream_errors_last_timestamp_seconds", written, reason=reason)
+    if "up_since" in state:
+        out.add("inventory_up_since_timestamp_seconds", state["up_since"])
     return out.store
 
 
@@ -137,3 +141,43 @@ def test_host_checks_stay_quiet_at_or_below_the_thresholds(metric, value, labels
     out.add(metric, value, **labels)
     diagnosis = diagnose_host(out.store)
     assert diagnosis.findings == [] and diagnosis.evaluated
+
+
+RECOVERED_AT = 1_800_000_000.0
+
+
+@pytest.mark.parametrize(
+    "state, cause",
+    [
+        # the outage's refusals, written before the live probes recovered: history
+        ({"proxy": 200, "up_since": RECOVERED_AT, "nginx_recent": {"connection_refused": 40},
+          "nginx_last_line": {"connection_refused": RECOVERED_AT - 1}}, "none"),
+        ({"proxy": 200, "up_since": RECOVERED_AT, "nginx_recent": {"timed_out": 3, "prematurely_closed": 2},
+          "nginx_last_line": {"timed_out": RECOVERED_AT - 20, "prematurely_closed": RECOVERED_AT - 20}}, "none"),
+        # errors that keep arriving while the front answers: an intermittent failure, still a cause
+        ({"proxy": 200, "up_since": RECOVERED_AT, "nginx_recent": {"prematurely_closed": 5},
+          "nginx_last_line": {"prematurely_closed": RECOVERED_AT + 30}}, "upstream_keepalive_mismatch"),
+        ({"proxy": 200, "up_since": RECOVERED_AT, "nginx_recent": {"connection_refused": 5},
+          "nginx_last_line": {"connection_refused": RECOVERED_AT + 30}}, "proxy_upstream_misconfigured"),
+        # while the front fails, every recent line corroborates the live probes
+        ({"port": "closed", "proxy": 502, "nginx_recent": {"connection_refused": 5},
+          "nginx_last_line": {"connection_refused": RECOVERED_AT - 600}}, "app_not_listening"),
+        ({"port": "node", "endpoint_status": "hang", "proxy": 504, "nginx_recent": {"timed_out": 1},
+          "nginx_last_line": {"timed_out": RECOVERED_AT}}, "app_unresponsive"),
+    ],
+)
+def test_log_lines_from_before_the_recovery_never_name_a_cause(state, cause):
+    diagnosis = diagnose_target(probe_results(**state), "t")
+    assert diagnosis.cause == cause
+    if cause == "none":
+        assert not [f.id for f in diagnosis.findings if f.severity in ("critical", "warning")]
+
+
+def test_a_log_finding_says_when_its_last_line_was_written():
+    import time
+
+    state = {"proxy": 502, "nginx_recent": {"connection_refused": 5}, "nginx_last_line": {"connection_refused": RECOVERED_AT}}
+    finding = next(f for f in diagnose_target(probe_results(**state), "t").findings if f.id == "proxy_upstream_refused")
+    assert finding.severity == "critical"
+    assert finding.evidence["last_line"] == time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(RECOVERED_AT))
+    assert finding.evidence["last_5m"] == "connection_refused=5"

@@ -107,3 +107,67 @@ async def test_hung_app_is_app_unresponsive(stack, scrape_metrics):
     assert value(text, "inventory_proxy_status_code", target="shop") == 504
     assert value(text, "inventory_root_cause_info", target="shop", cause="app_unresponsive") == 1
     assert value(text, "inventory_finding", target="shop", check="app_unresponsive", severity="critical") == 1
+
+
+def write_config(path: Path, target) -> Path:
+    path.write_text(
+        "targets:\n"
+        f"  - name: {target.name}\n    app_url: {target.app_url}\n    endpoints: [/api/health, /api/products]\n"
+        f"    proxy_url: {target.proxy_url}\n    proxy_error_log: {target.proxy_error_log}\n"
+        f"    project_dir: {target.project_dir}\n    timeout: 3s\n"
+        "dns:\n  names: [localhost]\n  include_hostname: false\n"
+    )
+    return path
+
+
+def diagnose_json(config: Path) -> tuple[int, dict]:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    result = subprocess.run(
+        [sys.executable, "-m", "exporter", "diagnose", "--config.file", str(config), "--format", "json"],
+        capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(root)},
+    )
+    assert "Traceback" not in result.stderr, result.stderr
+    return result.returncode, json.loads(result.stdout)
+
+
+def critical_checks(report: dict) -> set[str]:
+    return {f["check"] for t in report["targets"] for f in t["findings"] if f["severity"] == "critical"}
+
+
+async def test_recovery_reads_none_on_the_first_scrape_after_the_app_answers_again(stack, scrape_metrics, tmp_path):
+    app = start_app(stack["bin"], stack["app_port"])
+    await scrape_metrics()  # healthy: the error log is tailed from here
+    app.stop()
+    await scrape_metrics()  # 502: nginx logs the refused connection of this scrape's proxy request
+    outage = await scrape_metrics()
+    assert value(outage, "inventory_root_cause_info", target="shop", cause="app_not_listening") == 1
+    assert active_target_findings(outage)["proxy_upstream_refused"] == "critical"
+    assert value(outage, "inventory_up_since_timestamp_seconds", target="shop") is None
+
+    # diagnose started during the outage sees the refusals nginx wrote in the last minutes
+    config = write_config(tmp_path / "config.yml", stack["target"])
+    code, report = diagnose_json(config)
+    assert code == 2 and report["targets"][0]["cause"] == "app_not_listening"
+    refused = next(f for f in report["targets"][0]["findings"] if f["check"] == "proxy_upstream_refused")
+    assert "connection_refused=" in refused["evidence"]["last_5m"] and refused["evidence"]["last_line"]
+
+    stack["running"].append(start_app(stack["bin"], stack["app_port"]))
+    recovered = await scrape_metrics()  # the first scrape after the app answers again
+    assert value(recovered, "inventory_proxy_status_code", target="shop") == 200
+    assert value(recovered, "inventory_root_cause_info", target="shop", cause="none") == 1
+    assert {c for c, s in active_target_findings(recovered).items() if s == "critical"} == set()
+    # the outage stays on record: counters and the five-minute gauge keep the refusals
+    assert value(recovered, "inventory_proxy_upstream_errors_total", target="shop", reason="connection_refused") >= 1
+    assert value(recovered, "inventory_proxy_upstream_errors_recent", target="shop", reason="connection_refused") >= 1
+    assert value(recovered, "inventory_up_since_timestamp_seconds", target="shop") > 0
+
+    # diagnose started after recovery, with the outage's refusals still in nginx's last five minutes
+    code, report = diagnose_json(config)
+    assert report["targets"][0]["cause"] == "none"
+    assert critical_checks(report) == set()
+    assert code in (0, 1), "no critical finding: not exit 2"

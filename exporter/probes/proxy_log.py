@@ -1,9 +1,13 @@
-"""Upstream failures in nginx's error log, counted by class.
+"""Upstream failures in nginx's error log, counted by class, each dated by its own time stamp.
 
-The log is only read: tailed from where the previous scrape stopped, starting at its end when
-the exporter starts (so history does not count), and reopened from the start when it is
-rotated (new inode) or truncated (smaller than our offset). Counts are kept per target for the
-exporter's life, as counters, plus a short window of recent errors for the diagnosis.
+The log is only read: tailed from where the previous scrape stopped, and reopened from the start
+when it is rotated (new inode) or truncated (smaller than our offset, or rewritten under us). At
+start-up the counters begin at zero (history does not count), but the last minutes already in the
+file seed the "recent" window, so a one-shot ``diagnose`` sees what nginx just wrote.
+
+Every line is evidence about the moment nginx wrote it. The diagnosis compares that moment with
+the time the live probes last recovered (``exporter.recovery``): lines from before the recovery
+are history, never a present cause.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import re
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from exporter.config import Target
@@ -21,6 +26,8 @@ from exporter.metrics import Samples
 from exporter.probing import Deadline, Outcome, ProbeContext
 
 READ_LIMIT = 4 << 20  # bytes read per scrape at most; the rest waits for the next scrape
+SEED_BYTES = 1 << 20  # at start-up, the end of the file read for the recent window
+LINE_LIMIT = 64 << 10  # longer lines are not nginx upstream errors: skipped unread
 RECENT_WINDOW = 300.0
 MARK_BYTES = 64
 UPSTREAM_ERRORS: tuple[tuple[str, re.Pattern], ...] = (
@@ -28,10 +35,11 @@ UPSTREAM_ERRORS: tuple[tuple[str, re.Pattern], ...] = (
     ("timed_out", re.compile(rb"upstream timed out")),
     ("prematurely_closed", re.compile(rb"upstream prematurely closed connection")),
     ("no_live_upstreams", re.compile(rb"no live upstreams")),
-    ("connection_reset", re.compile(rb"\(104: Connection reset by peer\).*upstream")),
+    ("connection_reset", re.compile(rb"\(104: Connection reset by peer\)[^\n]*upstream")),
     ("other", re.compile(rb"upstream")),
 )
 REASONS = tuple(reason for reason, _ in UPSTREAM_ERRORS)
+Dated = Counter  # Counter[(unix second, reason)]: what one read found, by the second nginx wrote it
 
 
 @dataclass
@@ -39,15 +47,28 @@ class TailState:
     inode: int | None = None
     offset: int = 0
     mark: bytes = b""
+    last_read: float | None = None  # wall time of the previous read
     totals: Counter = field(default_factory=Counter)
-    recent: deque = field(default_factory=deque)  # (monotonic time, Counter) of reads that found errors
-    window: Counter = field(default_factory=Counter)  # the sum of ``recent``, kept as reads come and go
+    recent: deque = field(default_factory=deque)  # [unix second, Counter] in time order, one per second with errors
+    window: Counter = field(default_factory=Counter)  # the sum of ``recent``, kept as seconds come and go
+    last_line: dict[str, float] = field(default_factory=dict)  # reason -> unix time nginx wrote its last line
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
-    def add_recent(self, now: float, counts: Counter) -> None:
-        if counts:  # reads that found nothing take no room: the window stays small at any scrape rate
-            self.recent.append((now, counts))
-            self.window.update(counts)
+    def add(self, dated: Dated, count_totals: bool = True) -> None:
+        for (second, reason), n in sorted(dated.items()):
+            if count_totals:
+                self.totals[reason] += n
+            self.last_line[reason] = max(self.last_line.get(reason, 0.0), float(second))
+            self.add_recent(float(second), Counter({reason: n}))
+
+    def add_recent(self, second: float, counts: Counter) -> None:
+        if not counts:  # seconds without errors take no room: the window stays small at any scrape rate
+            return
+        if self.recent and self.recent[-1][0] >= second:
+            self.recent[-1][1].update(counts)  # late or same-second lines join the newest bucket
+        else:
+            self.recent.append([second, Counter(counts)])
+        self.window.update(counts)
 
     def recent_counts(self, now: float) -> Counter:
         while self.recent and self.recent[0][0] < now - RECENT_WINDOW:
@@ -64,32 +85,91 @@ def classify(line: bytes) -> str | None:
     return None
 
 
-def read_new(path: Path, state: TailState, first: bool) -> Counter:
-    """Count upstream errors written since the last read; move ``state`` forward.
+_STAMP_CACHE: dict[bytes, float] = {}
+
+
+def line_time(line: bytes) -> float | None:
+    """The Unix time of an nginx error-log line (``2026/12/02 00:19:47 [error] ...``, local time)."""
+    stamp = line[:19]
+    cached = _STAMP_CACHE.get(stamp)
+    if cached is not None:
+        return cached
+    if len(stamp) != 19 or stamp[4:5] != b"/" or stamp[10:11] != b" ":
+        return None
+    try:
+        value = datetime.strptime(stamp.decode("ascii"), "%Y/%m/%d %H:%M:%S").timestamp()
+    except (ValueError, UnicodeDecodeError, OverflowError):
+        return None
+    if len(_STAMP_CACHE) > 1024:
+        _STAMP_CACHE.clear()
+    _STAMP_CACHE[stamp] = value
+    return value
+
+
+def classify_lines(chunk: bytes, earliest: float, latest: float, undated: float | None) -> Dated:
+    """Upstream errors of the complete lines in ``chunk``, by the second they were written.
+
+    A line's own time stamp is kept within [``earliest``, ``latest``] (nginx may log in another
+    time zone than ours, or its clock may jump); a line without one is dated ``undated``, or
+    skipped when that is None.
+    """
+    dated: Dated = Counter()
+    for line in chunk.split(b"\n"):
+        if len(line) > LINE_LIMIT:
+            continue
+        reason = classify(line)
+        if reason is None:
+            continue
+        written = line_time(line)
+        if written is None:
+            if undated is None:
+                continue
+            written = undated
+        dated[(int(min(max(written, earliest), latest)), reason)] += 1
+    return dated
+
+
+def read_new(path: Path, state: TailState, first: bool, now: float | None = None) -> Dated:
+    """Upstream errors written since the last read; move ``state`` forward.
 
     The file is taken as new (read from its start) when its inode changed (rotated), it is
     shorter than our offset, or the bytes just before our offset are not the ones we saw there
     (truncated and written again past our offset: copytruncate).
     """
-    counts: Counter = Counter()
+    now = time.time() if now is None else now
     with open(path, "rb") as handle:
         st = os.fstat(handle.fileno())
         if first:
+            dated = _seed(handle, st.st_size, now)
             state.inode, state.offset = st.st_ino, st.st_size
             state.mark = _mark_before(handle, st.st_size)
-            return counts
+            state.last_read = now
+            return dated
         if st.st_ino != state.inode or st.st_size < state.offset or _mark_before(handle, state.offset) != state.mark:
             state.inode, state.offset = st.st_ino, 0
         handle.seek(state.offset)
         chunk = handle.read(READ_LIMIT)
         end = chunk.rfind(b"\n") + 1  # a half-written last line waits for the next scrape
-        for line in chunk[:end].splitlines():
-            reason = classify(line)
-            if reason:
-                counts[reason] += 1
+        # Lines found now were not there at the previous read: written after it (give nginx's
+        # second-resolution stamps one second of slack), and not after now.
+        earliest = (state.last_read if state.last_read is not None else now) - 1.0
+        dated = classify_lines(chunk[:end], earliest, now, undated=now)
         state.offset += end
         state.mark = _mark_before(handle, state.offset)
-    return counts
+        state.last_read = now
+    return dated
+
+
+def _seed(handle, size: int, now: float) -> Dated:
+    """The dated errors of the last RECENT_WINDOW seconds among the file's last SEED_BYTES."""
+    start = max(size - SEED_BYTES, 0)
+    handle.seek(start)
+    chunk = handle.read(size - start)
+    if start:
+        chunk = chunk[chunk.find(b"\n") + 1:]  # the first line is cut
+    chunk = chunk[: chunk.rfind(b"\n") + 1]
+    dated = classify_lines(chunk, float("-inf"), now, undated=None)
+    return Counter({key: n for key, n in dated.items() if key[0] >= now - RECENT_WINDOW})
 
 
 def _mark_before(handle, offset: int) -> bytes:
@@ -105,16 +185,16 @@ async def probe_proxy_log(target: Target, ctx: ProbeContext, out: Samples, deadl
     async with state.lock:
         first = state.inode is None
         try:
-            counts = await ctx.blocking(deadline, read_new, target.proxy_error_log, state, first)
+            dated = await ctx.blocking(deadline, read_new, target.proxy_error_log, state, first)
         except OSError as exc:
             outcome = Outcome.fail("permission_denied" if isinstance(exc, PermissionError) else "not_found", str(exc))
         else:
             outcome = Outcome.success()
-            now = time.monotonic()
-            state.totals.update(counts)
-            state.add_recent(now, counts)
-    recent = state.recent_counts(time.monotonic())
+            state.add(dated, count_totals=not first)
+    recent = state.recent_counts(time.time())
     for reason in REASONS:
         out.add("inventory_proxy_upstream_errors_total", state.totals[reason], reason=reason)
         out.add("inventory_proxy_upstream_errors_recent", recent[reason], reason=reason)
+    for reason, written in state.last_line.items():
+        out.add("inventory_proxy_upstream_errors_last_timestamp_seconds", written, reason=reason)
     return outcome

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
 
 from collections import Counter
 
-from exporter.probes.proxy_log import RECENT_WINDOW, REASONS, TailState, classify, probe_proxy_log
+from exporter.probes.proxy_log import LINE_LIMIT, RECENT_WINDOW, REASONS, TailState, classify, probe_proxy_log
 from exporter.metrics import Samples
 from tests.conftest import deadline, target
 
@@ -119,3 +120,62 @@ async def test_the_log_is_never_written(tmp_path: Path, ctx):
     await scrape_counts(t, ctx)
     await scrape_counts(t, ctx)
     assert (log.read_bytes(), log.stat().st_mtime_ns) == before
+
+
+def stamped(reason: str, unix: float) -> str:
+    """LINES[reason] as nginx would have written it at ``unix`` (local time, as nginx logs)."""
+    return time.strftime("%Y/%m/%d %H:%M:%S", time.localtime(unix)) + LINES[reason][19:]
+
+
+async def scrape_samples(t, ctx) -> Samples:
+    out = Samples({"target": "t"})
+    await probe_proxy_log(t, ctx, out, deadline())
+    return out
+
+
+async def test_start_up_seeds_the_recent_window_from_the_last_five_minutes_but_not_the_counters(tmp_path: Path, ctx):
+    now = time.time()
+    log = tmp_path / "error.log"
+    log.write_text(
+        stamped("connection_refused", now - 900) + "\n"  # older than the window: history only
+        + stamped("connection_refused", now - 60) + "\n"
+        + stamped("connection_refused", now - 30) + "\n"
+        + stamped("timed_out", now - 10) + "\n"
+    )
+    out = await scrape_samples(target(proxy_error_log=log), ctx)
+    assert out.value("inventory_proxy_upstream_errors_total", reason="connection_refused") == 0
+    assert out.value("inventory_proxy_upstream_errors_recent", reason="connection_refused") == 2
+    assert out.value("inventory_proxy_upstream_errors_recent", reason="timed_out") == 1
+    assert out.value("inventory_proxy_upstream_errors_last_timestamp_seconds", reason="connection_refused") == int(now - 30)
+    assert out.value("inventory_proxy_upstream_errors_last_timestamp_seconds", reason="timed_out") == int(now - 10)
+    assert out.value("inventory_proxy_upstream_errors_last_timestamp_seconds", reason="no_live_upstreams") is None
+
+
+async def test_each_line_is_dated_by_its_own_time_stamp_within_what_a_tail_can_have_seen(tmp_path: Path, ctx):
+    log = tmp_path / "error.log"
+    log.write_text("")
+    t = target(proxy_error_log=log)
+    await scrape_samples(t, ctx)
+    before = time.time()
+    with open(log, "a") as handle:
+        handle.write(stamped("connection_refused", before + 3600) + "\n")  # a clock or time zone ahead of ours
+        handle.write(stamped("timed_out", before - 7200) + "\n")  # ... or behind: cannot predate our last read
+        handle.write("garbled [error] upstream timed out, no time stamp\n")
+    out = await scrape_samples(t, ctx)
+    after = time.time()
+    refused = out.value("inventory_proxy_upstream_errors_last_timestamp_seconds", reason="connection_refused")
+    timed_out = out.value("inventory_proxy_upstream_errors_last_timestamp_seconds", reason="timed_out")
+    assert before - 2 <= refused <= after and before - 2 <= timed_out <= after
+    assert out.value("inventory_proxy_upstream_errors_total", reason="timed_out") == 2
+
+
+async def test_overlong_lines_are_skipped(tmp_path: Path, ctx):
+    log = tmp_path / "error.log"
+    log.write_text("")
+    t = target(proxy_error_log=log)
+    await scrape_samples(t, ctx)
+    with open(log, "a") as handle:
+        handle.write(LINES["connection_refused"] + " " * (LINE_LIMIT + 1) + "\n" + LINES["timed_out"] + "\n")
+    out = await scrape_samples(t, ctx)
+    assert out.value("inventory_proxy_upstream_errors_total", reason="connection_refused") == 0
+    assert out.value("inventory_proxy_upstream_errors_total", reason="timed_out") == 1

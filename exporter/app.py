@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import psutil
 from aiohttp import web
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 
@@ -92,7 +91,6 @@ async def _resources(app: web.Application):
     executor = ThreadPoolExecutor(max_workers=PROBE_THREADS, thread_name_prefix="probe")
     session = make_session()
     state.ctx = ProbeContext(session=session, executor=executor, config=state.config)
-    psutil.cpu_percent(interval=None)  # prime: the next call measures since now
     loop = asyncio.get_running_loop()
     try:
         loop.add_signal_handler(signal.SIGHUP, state.reload)

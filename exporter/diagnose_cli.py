@@ -8,8 +8,6 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import psutil
-
 from exporter.config import Config, ConfigError, default_config, load_config
 from exporter.httpclient import make_session
 from exporter.probing import PROBE_THREADS, Deadline, ProbeContext
@@ -17,7 +15,6 @@ from exporter.report import LANGS, Report, build_report, render_json, render_mar
 from exporter.scrape import scrape
 
 RENDERERS = {"text": render_text, "markdown": render_markdown, "json": render_json}
-CPU_SAMPLE_SECONDS = 0.2
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,8 +31,6 @@ async def diagnose_once(config: Config, timeout: float) -> Report:
     session = make_session()
     try:
         ctx = ProbeContext(session=session, executor=executor, config=config)
-        psutil.cpu_percent(interval=None)
-        await asyncio.sleep(CPU_SAMPLE_SECONDS)  # a CPU ratio needs an interval to measure over
         result = await scrape(config, ctx, Deadline(timeout))
         return build_report(config, result.store, result.diagnoses, result.host_diagnosis)
     finally:

@@ -15,6 +15,7 @@ from typing import Any, Awaitable, Callable
 
 import aiohttp
 
+from exporter.cpu import CpuMeter
 from exporter.procnet import PortOwners
 from exporter.project import Project
 
@@ -170,6 +171,7 @@ class ProbeContext:
     config: Any = None  # the current exporter.config.Config, swapped on reload
     http_body_limit: int = 1 << 20
     port_owners: PortOwners = field(default_factory=PortOwners)
+    cpu: CpuMeter = field(default_factory=CpuMeter)  # primed when the context is made (start-up)
     resources: dict[str, Any] = field(default_factory=dict)  # long-lived sockets with a close()
     batches: Batches | None = None
     projects: dict[Path, Project] | None = None  # this scrape's reads; None outside a scrape

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 
 import psutil
 
 from exporter.config import Config
+from exporter.cpu import CpuMeter
 from exporter.metrics import Samples
 from exporter.probing import Deadline, Outcome, ProbeContext
 
@@ -27,7 +29,7 @@ def mountpoint_of(path: os.PathLike) -> str:
     return path
 
 
-def read_host(points: tuple[str, ...]) -> dict:
+def read_host(points: tuple[str, ...], cpu: CpuMeter) -> dict:
     memory = psutil.virtual_memory()
     disks = {}
     for point in points:
@@ -36,7 +38,7 @@ def read_host(points: tuple[str, ...]) -> dict:
         except OSError:
             continue
     return {
-        "cpu": psutil.cpu_percent(interval=None) / 100.0,
+        "cpu": cpu.ratio(),
         "cpus": psutil.cpu_count() or 1,
         "memory": memory,
         "disks": disks,
@@ -48,9 +50,13 @@ async def probe_host(cfg: Config, ctx: ProbeContext, out: Samples, deadline: Dea
     points = ctx.cache.get(("mountpoints", cfg))
     if points is None:
         points = ctx.cache[("mountpoints", cfg)] = await ctx.blocking(deadline, mountpoints, cfg)
-    host = await ctx.blocking(deadline, read_host, points)
+    wait = min(ctx.cpu.wait_needed(), deadline.remaining() - 0.05)
+    if wait > 0:
+        await asyncio.sleep(wait)  # the rest of the meter's first interval (just after start-up), within the deadline
+    host = await ctx.blocking(deadline, read_host, points, ctx.cpu)
     memory = host["memory"]
-    out.add("inventory_cpu_usage_ratio", host["cpu"])
+    if host["cpu"] is not None:
+        out.add("inventory_cpu_usage_ratio", host["cpu"])
     out.add("inventory_cpu_count", host["cpus"])
     out.add("inventory_memory_total_bytes", memory.total)
     out.add("inventory_memory_available_bytes", memory.available)

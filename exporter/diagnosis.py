@@ -354,6 +354,23 @@ def _env_missing(f: Facts):
     return {"missing": ", ".join(missing)} if missing else None
 
 
+def _webpack_cache_failing(f: Facts):
+    """The cache directory is not writable for the project owner, or the app log shows webpack failing to write it."""
+    writable = f.get("inventory_webpack_cache_writable")
+    failures = f.get("inventory_log_webpack_cache_failures")
+    if writable is None and failures is None:
+        return False
+    evidence: Evidence = {}
+    if writable == 0:
+        evidence["unwritable_dirs"] = str(int(f.get("inventory_webpack_cache_unwritable_paths") or 0))
+    if failures:
+        evidence["log_lines"] = str(int(failures))
+        quoted = f.all("inventory_log_last_webpack_cache_failure_info")
+        if quoted:
+            evidence["last_line"] = quoted[0][0].get("line", "")
+    return evidence or None
+
+
 def _log_missing(f: Facts):
     present = f.get("inventory_log_file_present")
     if present is None:
@@ -439,10 +456,11 @@ TARGET_CHECKS: tuple[Check, ...] = (
     Check("prisma_config_missing", "warning", "Prisma schema or DATABASE_URL is missing", "Prisma schema 或 DATABASE_URL 缺失",
           ("ls {project_dir}/prisma/schema.prisma", "echo 'DATABASE_URL=\"file:../db/custom.db\"' >> {project_dir}/.env"),
           _schema_or_url_missing),
-    Check("webpack_cache_unwritable", "warning", "The webpack cache is not writable by the project owner",
-          "Webpack 缓存目录对项目所有者不可写",
-          ("sudo chown -R $(stat -c %U {project_dir}) {project_dir}/.next", "rm -rf {project_dir}/.next/cache"),
-          _flag("inventory_webpack_cache_writable", 0)),
+    Check("webpack_cache_unwritable", "warning", "The webpack cache cannot be written (webpack cache operation failed)",
+          "Webpack 缓存操作失败（缓存目录不可写）",
+          ("sudo chown -R $(stat -c %U {project_dir}) {project_dir}/.next", "rm -rf {project_dir}/.next/cache",
+           "grep -n 'PackFileCacheStrategy\\|EACCES' {log_file} | tail -n 5"),
+          _webpack_cache_failing),
     Check("config_file_missing", "warning", "Required config files are missing", "关键配置文件缺失",
           ("ls -la {project_dir}",),
           _config_files_missing),

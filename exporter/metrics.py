@@ -110,6 +110,14 @@ METRICS: dict[str, Spec] = {
     "inventory_log_age_seconds": _g("Seconds since the log file was last written.", T),
     "inventory_log_size_bytes": _g("Size of the app's log file.", T),
     "inventory_log_lines": _g("Lines by level (error, warn) in the recent tail of the log file.", T, "level"),
+    "inventory_log_webpack_cache_failures": _g(
+        "Lines in the recent tail of the app log saying webpack's cache failed (EACCES under .next/cache/webpack, "
+        "PackFileCacheStrategy ... failed).", T
+    ),
+    "inventory_log_last_webpack_cache_failure_info": _g(
+        "The last webpack cache failure line in the recent tail of the app log (redacted, at most 200 characters).",
+        T, "line"
+    ),
     # host
     "inventory_cpu_usage_ratio": _g(
         "Host CPU busy ratio (0-1) from /proc/stat over the last quarter second or more (since an earlier reading)."

@@ -181,3 +181,28 @@ def test_a_log_finding_says_when_its_last_line_was_written():
     assert finding.severity == "critical"
     assert finding.evidence["last_line"] == time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(RECOVERED_AT))
     assert finding.evidence["last_5m"] == "connection_refused=5"
+
+
+@pytest.mark.parametrize(
+    "writable, failures, expected",
+    [
+        (1, 0, None),
+        (0, 0, {"unwritable_dirs": "2"}),
+        (1, 3, {"log_lines": "3", "last_line": "<w> [webpack.cache.PackFileCacheStrategy] Caching failed for pack"}),
+        (None, 1, {"log_lines": "1", "last_line": "<w> [webpack.cache.PackFileCacheStrategy] Caching failed for pack"}),
+    ],
+)
+def test_webpack_cache_finding_from_permissions_or_from_the_app_log(writable, failures, expected):
+    out = Samples({"target": "t"})
+    out.store.extend(probe_results())
+    if writable is not None:
+        out.add("inventory_webpack_cache_writable", writable)
+        out.add("inventory_webpack_cache_unwritable_paths", 0 if writable else 2)
+    out.add("inventory_log_webpack_cache_failures", failures)
+    if failures:
+        out.add("inventory_log_last_webpack_cache_failure_info", 1,
+                line="<w> [webpack.cache.PackFileCacheStrategy] Caching failed for pack")
+    finding = next((f for f in diagnose_target(out.store, "t").findings if f.id == "webpack_cache_unwritable"), None)
+    assert (finding.evidence if finding else None) == expected
+    if finding:
+        assert finding.severity == "warning"

@@ -1,4 +1,9 @@
-"""Is the app writing its log, and how many errors and warnings are in its recent tail?"""
+"""Is the app writing its log, how many errors and warnings are in its recent tail, and does it show
+webpack's cache failing (the report's "webpack cache operation failed")?
+
+Every test on a line is linear in its length (literal searches, regexes without nested
+repetition), and only the last TAIL_BYTES of the file are read.
+"""
 
 from __future__ import annotations
 
@@ -6,28 +11,54 @@ import functools
 import os
 import re
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from exporter.config import Target
 from exporter.metrics import Samples
 from exporter.probing import Deadline, Outcome, ProbeContext
 from exporter.project import Project
+from exporter.redact import redact
 
 TAIL_BYTES = 64 * 1024
+QUOTE_CHARS = 200
+ANSI = re.compile(rb"\x1b\[[0-9;]*[A-Za-z]")
 LEVELS = {
-    "error": re.compile(rb"\b(error|err|fatal|critical)\b|\xe2\xa8\xaf", re.I),
-    "warn": re.compile(rb"\b(warn|warning)\b|\xe2\x9a\xa0", re.I),
+    # webpack's infrastructure log marks its lines <e> (error) and <w> (warning)
+    "error": re.compile(rb"\b(error|err|fatal|critical)\b|\xe2\xa8\xaf|^\s*(?:\x1b\[[0-9;]*m)*<e>", re.I),
+    "warn": re.compile(rb"\b(warn|warning)\b|\xe2\x9a\xa0|^\s*(?:\x1b\[[0-9;]*m)*<w>", re.I),
 }
 
 
-def read_tail(path: Path) -> tuple[os.stat_result, dict[str, int]]:
+@dataclass(frozen=True)
+class LogTail:
+    levels: dict[str, int]
+    webpack_cache_failures: int = 0
+    last_webpack_cache_failure: str = ""  # the line as the log has it, redacted and truncated
+
+
+def webpack_cache_failure(line: bytes) -> bool:
+    """Next.js/webpack lines that say the cache could not be written or read back."""
+    strategy = line.find(b"PackFileCacheStrategy")
+    if strategy >= 0 and line.find(b"failed", strategy) >= 0:
+        return True
+    denied = line.find(b"EACCES")
+    return denied >= 0 and line.find(b".next/cache/webpack", denied) >= 0
+
+
+def quote(line: bytes) -> str:
+    text = redact(ANSI.sub(b"", line).decode("utf-8", "replace").strip())
+    return text if len(text) <= QUOTE_CHARS else text[: QUOTE_CHARS - 1] + "…"
+
+
+def read_tail(path: Path) -> tuple[os.stat_result, LogTail]:
     st = os.stat(path)
     return st, count_levels(str(path), st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 @functools.lru_cache(maxsize=64)
-def count_levels(path: str, inode: int, size: int, mtime_ns: int) -> dict[str, int]:
-    """Error and warning lines in the last TAIL_BYTES; an unchanged file is not read again."""
+def count_levels(path: str, inode: int, size: int, mtime_ns: int) -> LogTail:
+    """Error, warning and webpack-cache failure lines in the last TAIL_BYTES; an unchanged file is not read again."""
     with open(path, "rb") as handle:
         st = os.fstat(handle.fileno())
         handle.seek(max(st.st_size - TAIL_BYTES, 0))
@@ -35,7 +66,9 @@ def count_levels(path: str, inode: int, size: int, mtime_ns: int) -> dict[str, i
     lines = tail.splitlines()
     if st.st_size > TAIL_BYTES and lines:
         lines = lines[1:]  # the first line of a tail is usually cut
-    return {level: sum(1 for line in lines if rx.search(line)) for level, rx in LEVELS.items()}
+    levels = {level: sum(1 for line in lines if rx.search(line)) for level, rx in LEVELS.items()}
+    failures = [line for line in lines if webpack_cache_failure(line)]
+    return LogTail(levels, len(failures), quote(failures[-1]) if failures else "")
 
 
 def log_path(target: Target, project: Project | None) -> Path:
@@ -48,7 +81,7 @@ def log_path(target: Target, project: Project | None) -> Path:
 async def probe_logs(target: Target, ctx: ProbeContext, out: Samples, deadline: Deadline) -> Outcome:
     try:
         project = ctx.project(target.project_dir) if target.project_dir is not None else None
-        st, counts = await ctx.blocking(deadline, lambda: read_tail(log_path(target, project)))
+        st, tail = await ctx.blocking(deadline, lambda: read_tail(log_path(target, project)))
     except OSError as exc:
         out.add("inventory_log_file_present", 0)
         reason = "permission_denied" if isinstance(exc, PermissionError) else "not_found"
@@ -56,6 +89,9 @@ async def probe_logs(target: Target, ctx: ProbeContext, out: Samples, deadline: 
     out.add("inventory_log_file_present", 1)
     out.add("inventory_log_age_seconds", max(time.time() - st.st_mtime, 0.0))
     out.add("inventory_log_size_bytes", st.st_size)
-    for level, count in counts.items():
+    for level, count in tail.levels.items():
         out.add("inventory_log_lines", count, level=level)
+    out.add("inventory_log_webpack_cache_failures", tail.webpack_cache_failures)
+    if tail.last_webpack_cache_failure:
+        out.add("inventory_log_last_webpack_cache_failure_info", 1, line=tail.last_webpack_cache_failure)
     return Outcome.success()

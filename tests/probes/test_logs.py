@@ -173,3 +173,52 @@ async def test_reading_the_log_changes_nothing_in_the_project(project, ctx, out)
     before = tree_state(project)
     assert (await probe_logs(target(project_dir=project, log_file=Path("dev.log")), ctx, out, deadline())).ok
     assert tree_state(project) == before
+
+
+WEBPACK_LOG = (
+    " \u2713 Compiled /api/health in 512ms\n"
+    "<w> [webpack.cache.PackFileCacheStrategy] Caching failed for pack: Error: EACCES: permission denied, "
+    "open '/srv/shop/.next/cache/webpack/client-development/0.pack.gz_'\n"
+    "\x1b[33m<w>\x1b[39m [webpack.cache.PackFileCacheStrategy] Restoring pack failed from /srv/shop/.next/cache/webpack/server-development.pack\n"
+    "<e> [webpack.cache.PackFileCacheStrategy] Caching failed for pack: Error: EACCES: permission denied, "
+    "mkdir '/srv/shop/.next/cache/webpack/server-development' DATABASE_URL=postgres://admin:hunter2@db/x " + "x" * 400 + "\n"
+    " GET /api/health 200 in 31ms\n"
+)
+
+
+async def test_webpack_warnings_count_and_cache_failures_are_evidence_with_the_last_line_quoted(project, ctx, out):
+    (project / "dev.log").write_text(WEBPACK_LOG, encoding="utf-8")
+    outcome = await probe_logs(target(project_dir=project, log_file=Path("dev.log")), ctx, out, deadline())
+    assert outcome.ok
+    assert out.value("inventory_log_lines", level="warn") == 2  # the two <w> lines, coloured or not
+    assert out.value("inventory_log_lines", level="error") == 2  # <e>, and the first <w> line says "Error:"
+    assert out.value("inventory_log_webpack_cache_failures") == 3
+    (labels, _), = out.matching("inventory_log_last_webpack_cache_failure_info")
+    quoted = labels["line"]
+    assert quoted.startswith("<e> [webpack.cache.PackFileCacheStrategy] Caching failed for pack")
+    assert "hunter2" not in quoted, "redacted"
+    assert len(quoted) <= 200 and quoted.endswith("…"), "truncated"
+
+
+@pytest.mark.parametrize(
+    "line, failure",
+    [
+        (" \u2a2f Error: EACCES: permission denied, open '.next/cache/webpack/client-development/0.pack'", True),
+        ("[webpack.cache.PackFileCacheStrategy] Caching failed for pack: Error: ENOSPC", True),
+        ("[webpack.cache.PackFileCacheStrategy] Serialization of 'x' is slow", False),
+        ("Error: EACCES: permission denied, open '/srv/shop/db/custom.db'", False),
+        ("failed PackFileCacheStrategy", False),
+    ],
+)
+async def test_which_lines_say_the_webpack_cache_failed(project, ctx, out, line, failure):
+    (project / "dev.log").write_text(line + "\n", encoding="utf-8")
+    await probe_logs(target(project_dir=project, log_file=Path("dev.log")), ctx, out, deadline())
+    assert out.value("inventory_log_webpack_cache_failures") == int(failure)
+    assert (out.value("inventory_log_last_webpack_cache_failure_info") is not None) == failure
+
+
+async def test_a_clean_log_has_no_webpack_cache_failures(project, ctx, out):
+    (project / "dev.log").write_text(" GET / 200 in 5ms\n", encoding="utf-8")
+    await probe_logs(target(project_dir=project, log_file=Path("dev.log")), ctx, out, deadline())
+    assert out.value("inventory_log_webpack_cache_failures") == 0
+    assert out.value("inventory_log_last_webpack_cache_failure_info") is None

@@ -15,6 +15,7 @@ from aiohttp import web
 
 from exporter import __version__
 from exporter import logs
+from exporter import config_check
 from exporter.app import create_app, state_from_file
 from exporter.config import ConfigError, default_config
 from exporter.webconfig import load_web_config
@@ -99,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         return diagnose_main(argv[1:])
     args = build_parser().parse_args(argv)
     logs.setup(args.log_level, args.log_format)
+    if args.config_check and args.config_file is not None and not config_check.passes(args.config_file):
+        return 1  # every error and warning printed, in file order
     try:
         state = state_from_file(args.config_file, args.timeout_offset, default_config)
     except ConfigError as exc:

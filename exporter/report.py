@@ -9,14 +9,15 @@ import html
 import json
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from exporter.config import Config, Target
 from exporter.diagnosis import CAUSE_TEXT, SEVERITIES, THRESHOLDS, Diagnosis, Facts, Finding
+from exporter.lang import LANGS  # noqa: F401  (the report's languages, re-exported)
 from exporter.project import locate_database
 from exporter.redact import redact
 
-LANGS = ("en", "zh-CN")
 PRIORITY = {
     "en": {"critical": "🔴 High priority", "warning": "🟡 Medium priority", "info": "🟢 Low priority"},
     "zh-CN": {"critical": "🔴 高优先级问题", "warning": "🟡 中优先级问题", "info": "🟢 低优先级问题"},
@@ -37,6 +38,7 @@ WORDS = {
         "status_ok": "✅ healthy",
         "status_down": "❌ down",
         "status_degraded": "🟡 degraded",
+        "not_measured": "not measured",
     },
     "zh-CN": {
         "title": "智慧库存系统 - 诊断报告",
@@ -53,21 +55,23 @@ WORDS = {
         "status_ok": "✅ 正常",
         "status_down": "❌ 故障",
         "status_degraded": "🟡 部分异常",
+        "not_measured": "未测量",
     },
 }
 CHECKLIST = (
-    # (english, chinese, metric test on the target's facts)
-    ("App listening on its port", "应用在端口上正常启动", lambda f: f.get("inventory_app_port_listening")),
-    ("Health endpoint answers 2xx", "健康检查端点返回 200", lambda f: _all_up(f, ("api",), "/api/health")),
-    ("All API endpoints reachable", "所有 API 端点可访问", lambda f: _all_up(f, ("api", "page"))),
-    ("Static assets load", "静态资源正常加载", lambda f: _all_up(f, ("static",))),
-    ("Database connection works", "数据库连接正常", lambda f: f.get("inventory_db_up")),
-    ("Pages load in under 3 s", "页面加载时间 < 3秒", lambda f: _all_below(f, ("page",), THRESHOLDS["page_seconds"])),
-    ("API answers in under 500 ms", "API 响应时间 < 500ms", lambda f: _all_below(f, ("api",), THRESHOLDS["api_seconds"])),
-    ("Database query under 100 ms", "数据库查询时间 < 100ms",
+    # (id, english, chinese, metric test on the target's facts)
+    ("app_listening", "App listening on its port", "应用在端口上正常启动", lambda f: f.get("inventory_app_port_listening")),
+    ("health_endpoint_ok", "Health endpoint answers 2xx", "健康检查端点返回 200", lambda f: _all_up(f, ("api",), "/api/health")),
+    ("endpoints_reachable", "All API endpoints reachable", "所有 API 端点可访问", lambda f: _all_up(f, ("api", "page"))),
+    ("static_assets_load", "Static assets load", "静态资源正常加载", lambda f: _all_up(f, ("static",))),
+    ("database_connects", "Database connection works", "数据库连接正常", lambda f: f.get("inventory_db_up")),
+    ("pages_fast", "Pages load in under 3 s", "页面加载时间 < 3秒", lambda f: _all_below(f, ("page",), THRESHOLDS["page_seconds"])),
+    ("api_fast", "API answers in under 500 ms", "API 响应时间 < 500ms", lambda f: _all_below(f, ("api",), THRESHOLDS["api_seconds"])),
+    ("database_query_fast", "Database query under 100 ms", "数据库查询时间 < 100ms",
      lambda f: _below(f.get("inventory_db_query_seconds"), THRESHOLDS["db_query_seconds"])),
-    ("Memory use under 80 %", "内存使用率 < 80%", lambda f: _below(f.get("inventory_memory_usage_ratio"), THRESHOLDS["memory_ratio"])),
-    ("CPU use under 50 %", "CPU 使用率 < 50%", lambda f: _below(f.get("inventory_cpu_usage_ratio"), THRESHOLDS["cpu_ratio"])),
+    ("memory_ok", "Memory use under 80 %", "内存使用率 < 80%",
+     lambda f: _below(f.get("inventory_memory_usage_ratio"), THRESHOLDS["memory_ratio"])),
+    ("cpu_ok", "CPU use under 50 %", "CPU 使用率 < 50%", lambda f: _below(f.get("inventory_cpu_usage_ratio"), THRESHOLDS["cpu_ratio"])),
 )
 
 
@@ -132,9 +136,7 @@ def build_report(config: Config, store: list, diagnoses: list[Diagnosis], host: 
 
 
 def _status(diagnosis: Diagnosis, words: dict[str, str]) -> str:
-    if diagnosis.cause != "none":
-        return words["status_down"]
-    return words["status_degraded"] if diagnosis.findings else words["status_ok"]
+    return words[f"status_{_state(diagnosis)}"]
 
 
 def _title(finding: Finding, lang: str) -> str:
@@ -154,14 +156,38 @@ def _cause_text(cause: str, lang: str) -> str:
     return zh if lang == "zh-CN" else en
 
 
-def _checklist(report: Report, facts: Facts, lang: str) -> list[tuple[str, bool | None]]:
+@dataclass(frozen=True)
+class ChecklistItem:
+    id: str
+    text: str
+    ok: bool | None  # None: not measured for this target
+
+
+def _checklist(report: Report, facts: Facts, lang: str) -> list[ChecklistItem]:
     merged = Facts(facts.store + report.host_facts.store, None)
-    return [(zh if lang == "zh-CN" else en, test(merged)) for en, zh, test in CHECKLIST]
+    items = []
+    for item_id, en, zh, test in CHECKLIST:
+        state = test(merged)  # a metric value (1.0/0.0), a bool, or None
+        items.append(ChecklistItem(item_id, zh if lang == "zh-CN" else en, None if state is None else bool(state)))
+    return items
 
 
-def _mark(state: bool | float | None) -> str:
-    """[x] holds, [ ] fails, [-] not measured for this target."""
-    return "[-]" if state is None else "[x]" if state else "[ ]"
+def _mark(state: bool | None, lang: str) -> str:
+    """[x] holds, [ ] fails, [–] not measured for this target (in words: never an unchecked box)."""
+    if state is None:
+        return f"[–] {WORDS[lang]['not_measured']}:"
+    return "[x]" if state else "[ ]"
+
+
+def _checklist_lines(report: Report, facts: Facts, lang: str) -> list[str]:
+    return [f"{_mark(item.ok, lang)} {item.text}" for item in _checklist(report, facts, lang)]
+
+
+def _state(diagnosis: Diagnosis) -> str:
+    """ok, degraded (findings but no root cause) or down (a root cause)."""
+    if diagnosis.cause != "none":
+        return "down"
+    return "degraded" if diagnosis.findings else "ok"
 
 
 def _grouped(findings: list[Finding]) -> list[tuple[str, list[Finding]]]:
@@ -182,7 +208,7 @@ def render_markdown(report: Report, lang: str = "en", heading: str = "#") -> str
         lines += ["", f"{heading}# 🎯 {w['target']}: {target.name}", "", f"**{w['cause']}**: `{diagnosis.cause}`: {_cause_text(diagnosis.cause, lang)}", ""]
         lines += _markdown_findings(diagnosis.findings, context, lang, heading)
         lines += ["", f"{heading}## 📋 {w['checklist']}", ""]
-        lines += [f"- {_mark(state)} {item}" for item, state in _checklist(report, facts, lang)]
+        lines += [f"- {line}" for line in _checklist_lines(report, facts, lang)]
     if report.host:
         context = fix_context(report.targets[0][0]) if report.targets else _Blank()
         lines += ["", f"{heading}# 🖥️ {w['host']}", ""]
@@ -212,7 +238,7 @@ def render_text(report: Report, lang: str = "en") -> str:
         out += [f"{w['target']}: {target.name} ({target.app_url})  {_status(diagnosis, w)}",
                 f"  {w['cause']}: {diagnosis.cause}: {_cause_text(diagnosis.cause, lang)}"]
         out += _text_findings(diagnosis.findings, context, lang)
-        out += [f"  {w['checklist']}:"] + [f"    {_mark(s)} {item}" for item, s in _checklist(report, facts, lang)]
+        out += [f"  {w['checklist']}:"] + [f"    {line}" for line in _checklist_lines(report, facts, lang)]
         out.append("")
     if report.host:
         context = fix_context(report.targets[0][0]) if report.targets else _Blank()
@@ -233,28 +259,49 @@ def _text_findings(findings: list[Finding], context: dict[str, str], lang: str) 
     return out
 
 
-def report_dict(report: Report, lang: str = "en") -> dict[str, Any]:
-    def finding(f: Finding, context: dict[str, str]) -> dict[str, Any]:
-        return {"check": f.id, "severity": f.severity, "title": _title(f, lang), "evidence": f.evidence, "fix": _fixes(f, context)}
+def _worst(findings: list[Finding]) -> str | None:
+    return next((s for s in SEVERITIES if any(f.severity == s for f in findings)), None)
 
-    targets = []
-    for target, diagnosis, facts in report.targets:
-        context = fix_context(target)
-        targets.append({
-            "target": target.name,
-            "app_url": target.app_url,
-            "cause": diagnosis.cause,
-            "cause_text": _cause_text(diagnosis.cause, lang),
-            "findings": [finding(f, context) for f in diagnosis.findings],
-            "checklist": [{"item": item, "ok": state} for item, state in _checklist(report, facts, lang)],
-        })
-    host_context = fix_context(report.targets[0][0]) if report.targets else _Blank()
+
+def _finding_dict(f: Finding, context: dict[str, str], lang: str) -> dict[str, Any]:
     return {
-        "generated": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(report.generated)),
+        "check": f.id,
+        "severity": f.severity,
+        "title": _title(f, lang),
+        "evidence": {str(k): str(v) for k, v in f.evidence.items()},
+        "fix": _fixes(f, context),
+    }
+
+
+def _target_dict(report: Report, target: Target, diagnosis: Diagnosis, facts: Facts, lang: str) -> dict[str, Any]:
+    context = fix_context(target)
+    return {
+        "target": target.name,
+        "app_url": target.app_url,
+        "status": _state(diagnosis),
+        "cause": diagnosis.cause,
+        "cause_text": _cause_text(diagnosis.cause, lang),
+        "worst_severity": _worst(diagnosis.findings),
+        "finding_counts": {s: sum(f.severity == s for f in diagnosis.findings) for s in SEVERITIES},
+        "findings": [_finding_dict(f, context, lang) for f in diagnosis.findings],
+        "checklist": [{"id": i.id, "item": i.text, "ok": i.ok} for i in _checklist(report, facts, lang)],
+    }
+
+
+def report_dict(report: Report, lang: str = "en") -> dict[str, Any]:
+    """The report as typed JSON (docs/diagnose.schema.json): booleans are booleans, not measured is null."""
+    host_context = fix_context(report.targets[0][0]) if report.targets else _Blank()
+    host_findings = report.host.findings if report.host else []
+    every = [f for _, d, _ in report.targets for f in d.findings] + host_findings
+    generated = datetime.fromtimestamp(report.generated).astimezone()
+    return {
+        "generated": generated.isoformat(timespec="seconds"),
+        "generated_unix_seconds": round(report.generated, 3),
         "lang": lang,
         "exit_code": report.exit_code(),
-        "targets": targets,
-        "host": [finding(f, host_context) for f in report.host.findings] if report.host else [],
+        "worst_severity": _worst(every),
+        "targets": [_target_dict(report, t, d, f, lang) for t, d, f in report.targets],
+        "host": [_finding_dict(f, host_context, lang) for f in host_findings],
     }
 
 
@@ -279,7 +326,7 @@ def render_html_body(report: Report, lang: str = "en") -> str:
             f'<strong>{e(w["cause"])}:</strong> <code>{e(diagnosis.cause)}</code>: {e(_cause_text(diagnosis.cause, lang))}</p>'
             + _html_findings(diagnosis.findings, context, lang)
             + f'<details><summary>{e(w["checklist"])}</summary><ul>'
-            + "".join(f"<li>{e(_mark(s))} {e(item)}</li>" for item, s in _checklist(report, facts, lang))
+            + "".join(f"<li>{e(line)}</li>" for line in _checklist_lines(report, facts, lang))
             + "</ul></details></section>"
         )
     if report.host:

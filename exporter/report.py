@@ -106,6 +106,7 @@ def fix_context(target: Target) -> dict[str, str]:
         port=str(target.app_port),
         app_url=target.app_url,
         proxy_url=target.proxy_url or "http://127.0.0.1/",
+        nginx_error_log=str(target.proxy_error_log or "/var/log/nginx/error.log"),
         project_dir=project,
         log_file=str(log_file or f"{project}/dev.log"),
         db_path=str(db or f"{project}/db/custom.db"),

@@ -109,7 +109,7 @@ METRICS: dict[str, Spec] = {
     "inventory_log_lines": _g("Lines by level (error, warn) in the recent tail of the log file.", T, "level"),
     # host
     "inventory_cpu_usage_ratio": _g("Host CPU busy ratio since the previous scrape (0-1)."),
-    "inventory_cpu_count": _g("Number of logical CPUs."),
+    "inventory_cpus": _g("Number of logical CPUs."),
     "inventory_memory_usage_ratio": _g("Host memory in use, (total - available) / total."),
     "inventory_memory_total_bytes": _g("Host memory total."),
     "inventory_memory_available_bytes": _g("Host memory available."),

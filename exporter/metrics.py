@@ -128,7 +128,10 @@ METRICS: dict[str, Spec] = {
     ),
     "inventory_root_cause_info": _g("The one root cause the diagnosis chose for the target (none when healthy).", T, "cause"),
     # exporter
-    "inventory_exporter_build_info": _g("Exporter build: version and Python version.", "version", "python_version"),
+    "inventory_exporter_build_info": _g(
+        "Exporter build: version, source revision (empty when unknown) and Python version.",
+        "version", "revision", "python_version",
+    ),
     "inventory_exporter_scrape_duration_seconds": _g("How long this scrape took to collect."),
     "inventory_exporter_targets": _g("Number of configured targets."),
     "inventory_exporter_config_last_reload_successful": _g("1 if the last config (re)load succeeded."),

@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 from pathlib import Path
+from typing import Mapping
 
 from exporter import __version__
 
@@ -38,7 +39,7 @@ def _from_git(root: Path) -> str:
     return lines[1]
 
 
-def find_revision(environ: dict[str, str] | os._Environ = os.environ, root: Path = PACKAGE_ROOT) -> str:
+def find_revision(environ: Mapping[str, str] = os.environ, root: Path = PACKAGE_ROOT) -> str:
     value = environ.get(REVISION_ENV, "").strip()
     if value:
         return value if _REVISION_RE.fullmatch(value) else ""

@@ -8,7 +8,6 @@ a SQLite database, an nginx-style error log and an app log.
 from __future__ import annotations
 
 import subprocess
-from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest

@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # inventory-exporter container image.
 #
-#   docker build -t inventory-exporter:0.1.0 .
+#   docker build --build-arg REVISION="$(git rev-parse HEAD)" -t inventory-exporter:0.1.0 .
 #   docker run --rm --network host -v /srv/smart-inventory:/srv/smart-inventory:ro \
 #     -v "$PWD/deploy/compose/config.yml:/etc/inventory-exporter/config.yml:ro" inventory-exporter:0.1.0
 #
@@ -40,6 +40,10 @@ RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
 # A default config (target smart-inventory at 127.0.0.1:3001, project in /srv/smart-inventory);
 # mount your own over it.
 COPY deploy/docker/config.yml /etc/inventory-exporter/config.yml
+# The source revision (the build context has no .git): the revision label of
+# inventory_exporter_build_info and what --version prints; empty when not given.
+ARG REVISION=""
+ENV INVENTORY_EXPORTER_REVISION=${REVISION}
 
 USER 10001:10001
 EXPOSE 9731

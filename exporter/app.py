@@ -12,17 +12,22 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 
 from exporter import __version__, exposition
+from exporter.build import revision
 from exporter.config import Config, ConfigError, load_config
+from exporter.config_view import config_yaml
+from exporter.debug import render_debug
 from exporter.httpclient import make_session
+from exporter.lang import from_accept_language, normalize_lang
 from exporter.logs import fields
 from exporter.metrics import Samples
-from exporter.probing import PROBE_THREADS, Deadline, ProbeContext
+from exporter.probes import HOST_PROBES
+from exporter.probing import PROBE_THREADS, Deadline, ProbeContext, ProbeFn
 from exporter.redact import redact
 from exporter.report import build_report, render_html_body
 from exporter.scrape import ScrapeResult, scrape
@@ -36,7 +41,8 @@ MAX_PARAMS = 8
 MAX_PARAM_LENGTH = 128
 PARAM_KEY_RE = re.compile(r"[A-Za-z0-9_.-]{1,32}")
 PARAM_VALUE_RE = re.compile(r"[A-Za-z0-9_.:-]*")
-COMPRESS_ABOVE = 16 * 1024
+DEFAULT_TELEMETRY_PATH = "/metrics"
+RESERVED_PATHS = frozenset({"/", "/probe", "/config", "/-/healthy", "/-/ready", "/-/reload"})
 
 
 @dataclass
@@ -53,6 +59,8 @@ class State:
     ctx: ProbeContext | None = None
     ready: bool = False
     inflight: dict = field(default_factory=dict)  # scrape key -> (deadline, task) of the scrape in flight
+    exporter_metrics: bool = True  # the exporter's own process_*/python_* metrics (--web.disable-exporter-metrics)
+    host_probes: Mapping[str, ProbeFn] = field(default_factory=lambda: dict(HOST_PROBES))  # --[no-]collector.*
 
     def reload(self) -> bool:
         """Load the config again; on failure keep the old one and remember why."""
@@ -72,14 +80,21 @@ class State:
 STATE = web.AppKey("state", State)
 
 
-def create_app(state: State, web_config: WebConfig | None = None) -> web.Application:
+TELEMETRY_PATH = web.AppKey("telemetry_path", str)
+
+
+def create_app(
+    state: State, web_config: WebConfig | None = None, telemetry_path: str = DEFAULT_TELEMETRY_PATH
+) -> web.Application:
     middlewares = [webconfig_middleware(web_config)] if web_config is not None else []
     app = web.Application(client_max_size=64 * 1024, middlewares=middlewares)
     app[STATE] = state
+    app[TELEMETRY_PATH] = telemetry_path
     app.cleanup_ctx.append(_resources)
     app.router.add_get("/", landing_page)
-    app.router.add_get("/metrics", metrics_handler)
+    app.router.add_get(telemetry_path, metrics_handler)
     app.router.add_get("/probe", probe_handler)
+    app.router.add_get("/config", config_handler)
     app.router.add_get("/-/healthy", healthy)
     app.router.add_get("/-/ready", ready)
     app.router.add_post("/-/reload", reload_handler)
@@ -128,6 +143,13 @@ PlatformCollector(registry=_SELF)
 GCCollector(registry=_SELF)
 
 
+def gzipped(request: web.Request, response: web.Response) -> web.Response:
+    """gzip whenever the client accepts it, whatever the size (as client_golang's promhttp does)."""
+    if exposition.wants_gzip(request.headers.get("Accept-Encoding", "")):
+        response.enable_compression(web.ContentCoding.gzip)
+    return response
+
+
 def render(request: web.Request, store: list, with_process: bool) -> web.Response:
     """Text 0.0.4, or OpenMetrics when the client asks for it (Prometheus does)."""
     om = exposition.wants_openmetrics(request.headers.get("Accept", ""))
@@ -139,14 +161,15 @@ def render(request: web.Request, store: list, with_process: bool) -> web.Respons
     response = web.Response(
         body=text.encode(), headers={"Content-Type": exposition.OPENMETRICS if om else exposition.TEXT}
     )
-    if len(text) > COMPRESS_ABOVE:
-        response.enable_compression()
-    return response
+    return gzipped(request, response)
 
 
 def exporter_samples(state: State, store: list, started: float) -> None:
     out = Samples(store=store)
-    out.add("inventory_exporter_build_info", 1, version=__version__, python_version=platform.python_version())
+    out.add(
+        "inventory_exporter_build_info", 1,
+        version=__version__, revision=revision(), python_version=platform.python_version(),
+    )
     out.add("inventory_exporter_targets", len(state.config.targets))
     out.add("inventory_exporter_config_last_reload_successful", int(state.reload_ok))
     out.add("inventory_exporter_config_last_reload_success_timestamp_seconds", state.reload_time)
@@ -159,7 +182,8 @@ async def run_scrape(state: State, request: web.Request, deadline: Deadline | No
     again (so 100 concurrent scrapes cost one round of probes, and a target is not hammered)."""
     assert state.ctx is not None
     deadline = deadline or scrape_deadline(request, state.timeout_offset)
-    key = (id(state.config), tuple(t.name for t in kwargs.get("targets") or ()), kwargs.get("host", True))
+    key = (id(state.config), tuple(t.name for t in kwargs.get("targets") or ()), kwargs.get("host", True),
+           tuple(kwargs.get("host_probes") or ()))
     flight = state.inflight.get(key)
     if flight is None or flight[0].at > deadline.at:
         task = asyncio.ensure_future(scrape(state.config, state.ctx, deadline, **kwargs))
@@ -171,10 +195,10 @@ async def run_scrape(state: State, request: web.Request, deadline: Deadline | No
 async def metrics_handler(request: web.Request) -> web.Response:
     state = request.app[STATE]
     started = time.perf_counter()
-    result = await run_scrape(state, request)
+    result = await run_scrape(state, request, host_probes=state.host_probes)
     store = list(result.store)  # shared with concurrent requests: add our own samples to a copy
     exporter_samples(state, store, started)
-    return render(request, store, with_process=True)
+    return render(request, store, with_process=state.exporter_metrics)
 
 
 def checked_query(request: web.Request) -> dict[str, str]:
@@ -191,14 +215,25 @@ def checked_query(request: web.Request) -> dict[str, str]:
 
 
 async def probe_handler(request: web.Request) -> web.Response:
-    """One configured target by name: never an arbitrary URL, so never an open proxy."""
+    """One configured target by name: never an arbitrary URL, so never an open proxy.
+    ``debug=true`` answers what each probe did, in plain text, as blackbox_exporter does."""
     state = request.app[STATE]
-    name = checked_query(request).get("target", "")
+    query = checked_query(request)
+    name = query.get("target", "")
     target = state.config.target(name) if name else None
     if target is None:
         raise web.HTTPBadRequest(text="the target parameter must name a configured target\n")
     result = await run_scrape(state, request, targets=[target], host=False)
+    if query.get("debug", "").lower() == "true":
+        text = render_debug(result.targets[0], result.store)
+        return gzipped(request, web.Response(text=text, content_type="text/plain", charset="utf-8"))
     return render(request, result.store, with_process=False)
+
+
+async def config_handler(request: web.Request) -> web.Response:
+    """The effective configuration, secrets redacted (behind the same auth as every page)."""
+    text = config_yaml(request.app[STATE].config)
+    return web.Response(text=text, content_type="text/plain", charset="utf-8", headers={"Cache-Control": "no-store"})
 
 
 async def healthy(request: web.Request) -> web.Response:
@@ -228,8 +263,8 @@ INTRO = {
 async def landing_page(request: web.Request) -> web.Response:
     """Links, and the live diagnosis of every target: plain HTML, fresh on each load."""
     state = request.app[STATE]
-    lang = "zh-CN" if checked_query(request).get("lang") == "zh-CN" else "en"
-    result = await run_scrape(state, request, deadline=Deadline(LANDING_TIMEOUT))
+    lang = page_lang(checked_query(request).get("lang"), request.headers.get("Accept-Language", ""))
+    result = await run_scrape(state, request, deadline=Deadline(LANDING_TIMEOUT), host_probes=state.host_probes)
     loop = asyncio.get_running_loop()
     report = await loop.run_in_executor(
         state.ctx.executor, build_report, state.config, result.store, result.diagnoses, result.host_diagnosis
@@ -241,11 +276,19 @@ async def landing_page(request: web.Request) -> web.Response:
 <style>body{{font-family:sans-serif;max-width:60em;margin:1em auto;padding:0 1em}}pre{{background:#f4f4f4;padding:.5em;white-space:pre-wrap}}small{{color:#666;font-weight:normal}}</style>
 </head><body><h1>inventory-exporter {html.escape(__version__)}</h1>
 <p>{INTRO[lang]}
-<a href="metrics">Metrics</a> · <a href="-/healthy">Health</a> · <a href="-/ready">Readiness</a> ·
+<a href="{html.escape(request.app[TELEMETRY_PATH].lstrip("/"))}">Metrics</a> · <a href="config">Config</a> ·
+<a href="-/healthy">Health</a> · <a href="-/ready">Readiness</a> ·
 <a href="?lang={other[0]}">{other[1]}</a> · config: {html.escape(state.config.source)}</p>
 {body}
 </body></html>"""
     return web.Response(text=redact(page), content_type="text/html", headers={"Cache-Control": "no-store"})
+
+
+def page_lang(query_lang: str | None, accept_language: str) -> str:
+    """``?lang=`` in any of its spellings (zh-CN, zh-cn, zh_CN, zh); without it, the browser's Accept-Language."""
+    if query_lang:
+        return normalize_lang(query_lang) or "en"
+    return from_accept_language(accept_language)
 
 
 def state_from_file(config_file: Path | None, timeout_offset: float, default: Callable[[], Config]) -> State:

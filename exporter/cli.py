@@ -11,17 +11,37 @@ import logging
 import sys
 from pathlib import Path
 
-from aiohttp import web
-
 from exporter import __version__
 from exporter import logs
 from exporter import config_check
-from exporter.app import create_app, state_from_file
+from exporter.app import DEFAULT_SCRAPE_TIMEOUT, DEFAULT_TELEMETRY_PATH, RESERVED_PATHS, create_app, state_from_file
+from exporter.build import revision, version_text
 from exporter.config import ConfigError, default_config
+from exporter.probes import HOST_PROBES
+from exporter.serve import serve, split_listen
 from exporter.webconfig import load_web_config
 
 DEFAULT_LISTEN = ":9731"
 log = logging.getLogger("exporter")
+
+
+class AppendAddress(argparse.Action):
+    """Repeatable, as the Go exporters' --web.listen-address: the first use replaces the default."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        current = getattr(namespace, self.dest)
+        setattr(namespace, self.dest, ([] if current is self.default else current) + [values])
+
+
+class PrintVersion(argparse.Action):
+    """``--version``: the version and the source revision (worked out only when asked for)."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(version_text())
+        parser.exit()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,20 +52,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--config.file", dest="config_file", type=Path, help="YAML config (default: embedded default)")
     parser.add_argument("--config.check", dest="config_check", action="store_true", help="validate the config and exit")
-    parser.add_argument("--web.listen-address", dest="listen", default=DEFAULT_LISTEN, help=f"host:port to listen on (default {DEFAULT_LISTEN})")
+    parser.add_argument("--web.listen-address", dest="listen", action=AppendAddress, default=[DEFAULT_LISTEN],
+                        help=f"[host]:port to listen on; repeat to listen on several (default {DEFAULT_LISTEN})")
+    parser.add_argument("--web.telemetry-path", dest="telemetry_path", default=DEFAULT_TELEMETRY_PATH,
+                        help=f"path of the metrics page (default {DEFAULT_TELEMETRY_PATH})")
+    parser.add_argument("--web.disable-exporter-metrics", dest="disable_exporter_metrics", action="store_true",
+                        help="leave out the exporter's own process_* and python_* metrics")
+    for name in HOST_PROBES:
+        parser.add_argument(f"--collector.{name}", dest=f"collector_{name}", action=argparse.BooleanOptionalAction,
+                            default=True, help=f"run the {name} host probe on /metrics (default on)")
     parser.add_argument("--web.config.file", dest="web_config_file", type=Path, help="exporter-toolkit web config: TLS, basic auth, headers")
     parser.add_argument("--timeout-offset", dest="timeout_offset", type=float, default=0.5, help="seconds subtracted from Prometheus's scrape timeout (default 0.5)")
     parser.add_argument("--log.level", dest="log_level", choices=logs.LEVELS, default="info")
     parser.add_argument("--log.format", dest="log_format", choices=("logfmt", "json"), default="logfmt")
-    parser.add_argument("--version", action="version", version=f"inventory-exporter {__version__}")
+    parser.add_argument("--version", action=PrintVersion, help="print the version and source revision, then exit")
     return parser
 
 
-def split_listen(address: str) -> tuple[str | None, int]:
-    host, sep, port = address.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
-        raise ValueError(f"--web.listen-address {address!r}: expected [host]:port")
-    return (host.strip("[]") or None), int(port)
+def check_telemetry_path(path: str) -> None:
+    if not path.startswith("/") or any(c.isspace() for c in path) or "?" in path or "#" in path:
+        raise ValueError(f"--web.telemetry-path {path!r}: expected a path starting with '/'")
+    if path in RESERVED_PATHS:
+        raise ValueError(f"--web.telemetry-path {path!r}: already used by another page ({', '.join(sorted(RESERVED_PATHS))})")
+
+
+def enabled_host_probes(args: argparse.Namespace) -> dict:
+    """HOST_PROBES without those turned off by --no-collector.NAME."""
+    return {name: fn for name, fn in HOST_PROBES.items() if getattr(args, f"collector_{name}")}
 
 
 M_ARENA_MAX = -8
@@ -116,27 +149,26 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{state.config.source}: OK ({len(state.config.targets)} target(s))")
         return 0
     try:
-        host, port = split_listen(args.listen)
+        for address in args.listen:
+            split_listen(address)
+        check_telemetry_path(args.telemetry_path)
     except ValueError as exc:
         print(f"inventory-exporter: {exc}", file=sys.stderr)
         return 2
+    state.exporter_metrics = not args.disable_exporter_metrics
+    state.host_probes = enabled_host_probes(args)
     fast = use_uvloop()
     limit_malloc_arenas()
     tune_gc()
     log.info(
         "starting inventory-exporter",
-        extra=logs.fields(version=__version__, address=args.listen, config=state.config.source, uvloop=fast,
-                          tls=bool(web_config and web_config.ssl_context), auth=bool(web_config and web_config.users)),
+        extra=logs.fields(version=__version__, revision=revision() or "unknown", config=state.config.source,
+                          uvloop=fast, tls=bool(web_config and web_config.ssl_context),
+                          auth=bool(web_config and web_config.users), collectors=",".join(state.host_probes) or "none"),
     )
-    try:
-        web.run_app(
-            create_app(state, web_config), host=host, port=port, print=None, access_log=None, handle_signals=True,
-            ssl_context=web_config.ssl_context if web_config else None,
-        )
-    except OSError as exc:
-        log.error("cannot listen", extra=logs.fields(address=args.listen, error=exc))
-        return 1
-    return 0
+    app = create_app(state, web_config, args.telemetry_path)
+    ssl_context = web_config.ssl_context if web_config else None
+    return asyncio.run(serve(app, args.listen, ssl_context, grace=DEFAULT_SCRAPE_TIMEOUT + 1))
 
 
 if __name__ == "__main__":

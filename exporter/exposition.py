@@ -25,6 +25,22 @@ def wants_openmetrics(accept: str) -> bool:
     return any(part.split(";")[0].strip() == "application/openmetrics-text" for part in accept.split(","))
 
 
+def wants_gzip(accept_encoding: str) -> bool:
+    """True when ``Accept-Encoding`` lists gzip (or ``*``) with a non-zero q-value."""
+    for part in accept_encoding.split(",")[:32]:
+        coding, _, params = part.partition(";")
+        if coding.strip().lower() not in ("gzip", "x-gzip", "*"):
+            continue
+        q = params.strip()
+        if not q.startswith("q="):
+            return True
+        try:
+            return float(q[2:]) > 0
+        except ValueError:
+            return False
+    return False
+
+
 def number(value: float) -> str:
     """Floats as Go and prometheus-client print them (1e+06, +Inf, NaN).
 

@@ -122,7 +122,7 @@ METRICS: dict[str, Spec] = {
     "inventory_cpu_usage_ratio": _g(
         "Host CPU busy ratio (0-1) from /proc/stat over the last quarter second or more (since an earlier reading)."
     ),
-    "inventory_cpu_count": _g("Number of logical CPUs."),
+    "inventory_cpus": _g("Number of logical CPUs."),
     "inventory_memory_usage_ratio": _g("Host memory in use, (total - available) / total."),
     "inventory_memory_total_bytes": _g("Host memory total."),
     "inventory_memory_available_bytes": _g("Host memory available."),
@@ -146,7 +146,10 @@ METRICS: dict[str, Spec] = {
     ),
     "inventory_root_cause_info": _g("The one root cause the diagnosis chose for the target (none when healthy).", T, "cause"),
     # exporter
-    "inventory_exporter_build_info": _g("Exporter build: version and Python version.", "version", "python_version"),
+    "inventory_exporter_build_info": _g(
+        "Exporter build: version, source revision (empty when unknown) and Python version.",
+        "version", "revision", "python_version",
+    ),
     "inventory_exporter_scrape_duration_seconds": _g("How long this scrape took to collect."),
     "inventory_exporter_targets": _g("Number of configured targets."),
     "inventory_exporter_config_last_reload_successful": _g("1 if the last config (re)load succeeded."),

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Mapping
 
 from exporter.config import Config, Target
 from exporter.diagnosis import Diagnosis, add_samples, diagnose_host, diagnose_target
@@ -67,10 +67,13 @@ async def probe_target(target: Target, ctx: ProbeContext, store: list, deadline:
     return result
 
 
-async def probe_host(cfg: Config, ctx: ProbeContext, store: list, deadline: Deadline) -> Diagnosis:
+async def probe_host(
+    cfg: Config, ctx: ProbeContext, store: list, deadline: Deadline, probes: Mapping[str, ProbeFn] = HOST_PROBES
+) -> Diagnosis:
+    """The host-level ``probes`` (all of HOST_PROBES unless collectors are turned off)."""
     out = Samples({"target": ""})
     dl = deadline.capped(max((t.timeout for t in cfg.targets), default=5.0))
-    await asyncio.gather(*(run_probe(name, fn, cfg, ctx, out, dl) for name, fn in HOST_PROBES.items()))
+    await asyncio.gather(*(run_probe(name, fn, cfg, ctx, out, dl) for name, fn in probes.items()))
     diagnosis = diagnose_host(out.store)
     add_samples(diagnosis, out)
     store.extend(out.store)
@@ -89,9 +92,10 @@ class ScrapeResult:
 
 
 async def scrape(
-    cfg: Config, ctx: ProbeContext, deadline: Deadline, targets: list[Target] | None = None, host: bool = True
+    cfg: Config, ctx: ProbeContext, deadline: Deadline, targets: list[Target] | None = None, host: bool = True,
+    host_probes: Mapping[str, ProbeFn] = HOST_PROBES,
 ) -> ScrapeResult:
-    """Probe ``targets`` (all by default) and, if ``host``, the host-level probes, concurrently."""
+    """Probe ``targets`` (all by default) and, if ``host``, the ``host_probes``, concurrently."""
     store: list = []
     limit = asyncio.Semaphore(cfg.max_concurrency)
     ctx = ctx.for_scrape()
@@ -103,7 +107,7 @@ async def scrape(
     chosen = list(cfg.targets) if targets is None else targets
     if len(chosen) == 1 and not host:  # /probe: one target, no task of its own needed
         return ScrapeResult(store, [await probe_target(chosen[0], ctx, store, deadline)])
-    host_task = probe_host(cfg, ctx, store, deadline) if host else _nothing()
+    host_task = probe_host(cfg, ctx, store, deadline, host_probes) if host else _nothing()
     *results, host_diagnosis = await asyncio.gather(*(bounded(t) for t in chosen), host_task)
     return ScrapeResult(store, list(results), host_diagnosis)
 

@@ -429,7 +429,7 @@ def load_panel(w=8, h=8):
         "Dashed lines at 50 % and 80 %.",
         "percentunit",
         [query(f"max by (job, instance, window) (inventory_load_average{{{HOST}}}) / on (job, instance) group_left () "
-               f"max by (job, instance) (inventory_cpu_count{{{HOST}}})", "load {{window}} {{instance}}")],
+               f"max by (job, instance) (inventory_cpus{{{HOST}}})", "load {{window}} {{instance}}")],
         ("InventoryCpuHigh",), w=w, h=h, thresholds=((0.5, YELLOW), (0.8, RED)), min_=0,
     )
 

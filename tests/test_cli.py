@@ -10,12 +10,14 @@ import subprocess
 import sys
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from exporter.cli import tune_gc
 from tests.conftest import free_port
+from tests.support.exporter_proc import Exporter, fetch
 from tests.test_app import value
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -147,3 +149,126 @@ def test_tune_gc_freezes_what_start_up_built_and_collects_young_objects_less_oft
     finally:
         gc.unfreeze()
         gc.set_threshold(*before)
+
+
+# --- the web interface as node_exporter/blackbox_exporter users expect it (real processes) ------------
+
+def exporter_config(tmp_path: Path, app_url: str, name: str = "shop") -> Path:
+    config = tmp_path / "config.yml"
+    config.write_text(f"targets:\n  - name: {name}\n    app_url: {app_url}\ndns:\n  names: [localhost]\n  include_hostname: false\n")
+    return config
+
+
+def test_every_listen_address_is_listened_on_and_logged(tmp_path: Path):
+    first, second = free_port(), free_port()
+    config = exporter_config(tmp_path, f"http://127.0.0.1:{free_port()}")
+    args = [f"--config.file={config}", f"--web.listen-address=127.0.0.1:{first}", f"--web.listen-address=127.0.0.1:{second}"]
+    with Exporter(args, first, tmp_path / "exporter.log", tmp_path) as exporter:
+        for port in (first, second):
+            status, _, body = fetch(f"http://127.0.0.1:{port}/metrics")
+            assert status == 200
+            assert value(body.decode(), "inventory_probe_success", target="shop", probe="port") == 0
+        log = exporter.text()
+    for port in (first, second):
+        assert f"msg=listening address=127.0.0.1:{port}" in log, log
+    assert f"address=:{DEFAULT_PORT}" not in log, "a given address replaces the default"
+
+
+DEFAULT_PORT = 9731
+
+
+def test_the_default_listen_address_is_used_only_without_the_flag():
+    from exporter.cli import build_parser
+
+    assert build_parser().parse_args([]).listen == [f":{DEFAULT_PORT}"]
+    assert build_parser().parse_args(["--web.listen-address=:1", "--web.listen-address=[::1]:2"]).listen == [":1", "[::1]:2"]
+    assert build_parser().parse_args([]).listen == [f":{DEFAULT_PORT}"], "the default list is never appended to"
+
+
+def test_sigterm_lets_the_scrape_in_flight_finish_then_exits_zero(tmp_path: Path):
+    """A scrape of a hung app (4 s scrape timeout) is in flight when SIGTERM arrives: it still gets its
+    whole 200 answer, the exporter logs its shutdown and exits 0."""
+    hung = socket.socket()
+    hung.bind(("127.0.0.1", 0))
+    hung.listen(16)
+    hung.settimeout(15)
+    port = free_port()
+    config = exporter_config(tmp_path, f"http://127.0.0.1:{hung.getsockname()[1]}", "hung")
+    held = []
+    with hung, Exporter([f"--config.file={config}", f"--web.listen-address=127.0.0.1:{port}"], port,
+                        tmp_path / "exporter.log", tmp_path) as exporter, ThreadPoolExecutor(1) as pool:
+        scrape = pool.submit(fetch, exporter.url + "/probe?target=hung", {"X-Prometheus-Scrape-Timeout-Seconds": "4"}, 15)
+        held.append(hung.accept()[0])  # the probe is talking to the hung app: the scrape is in flight
+        exporter.proc.send_signal(signal.SIGTERM)
+        end = time.monotonic() + 10
+        while "shutting down" not in exporter.text() and time.monotonic() < end:
+            time.sleep(0.02)  # waiting for the exporter to log the signal; bounded
+        assert not scrape.done(), "the shutdown began while the scrape (3.5 s deadline) was still running"
+        status, headers, body = scrape.result(timeout=15)
+        exit_code = exporter.proc.wait(timeout=15)
+        for conn in held:
+            conn.close()
+        log = exporter.text()
+    assert status == 200
+    text = body.decode()
+    assert int(headers["Content-Length"]) == len(body)
+    assert value(text, "inventory_probe_failure_info", target="hung", probe="http", reason="timeout") == 1
+    assert exit_code == 0, log
+    assert "msg=\"shutting down: finishing the scrapes in flight\" signal=SIGTERM" in log, log
+    assert "msg=stopped" in log, log
+    assert "Traceback" not in log
+    assert port_is_free(port)
+
+
+def test_version_prints_version_and_revision(tmp_path: Path):
+    from exporter import __version__
+
+    result = run_cli("--version", cwd=tmp_path)
+    assert result.returncode == 0
+    assert result.stdout.startswith(f"inventory-exporter {__version__} (revision: ")
+    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=30)
+    if head.returncode == 0:  # a git checkout: its HEAD
+        assert f"(revision: {head.stdout.strip()})" in result.stdout
+
+
+def test_the_build_time_revision_reaches_version_and_build_info(tmp_path: Path):
+    port = free_port()
+    env = {"INVENTORY_EXPORTER_REVISION": "deadbeef42"}
+    result = subprocess.run([sys.executable, "-m", "exporter", "--version"], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT), **env})
+    assert "(revision: deadbeef42)" in result.stdout
+    config = exporter_config(tmp_path, f"http://127.0.0.1:{free_port()}")
+    with Exporter([f"--config.file={config}", f"--web.listen-address=127.0.0.1:{port}"], port,
+                  tmp_path / "exporter.log", tmp_path, env=env) as exporter:
+        text = fetch(exporter.url + "/metrics")[2].decode()
+    assert value(text, "inventory_exporter_build_info", revision="deadbeef42") == 1
+
+
+def test_telemetry_path_exporter_metrics_and_collector_flags(tmp_path: Path):
+    port = free_port()
+    config = exporter_config(tmp_path, f"http://127.0.0.1:{free_port()}")
+    args = [f"--config.file={config}", f"--web.listen-address=127.0.0.1:{port}", "--web.telemetry-path=/m",
+            "--web.disable-exporter-metrics", "--no-collector.dns", "--no-collector.loopback"]
+    with Exporter(args, port, tmp_path / "exporter.log", tmp_path) as exporter:
+        assert fetch(exporter.url + "/metrics")[0] == 404
+        status, _, body = fetch(exporter.url + "/m")
+    text = body.decode()
+    assert status == 200
+    assert value(text, "inventory_probe_success", target="", probe="host") == 1
+    assert value(text, "inventory_probe_success", target="", probe="dns") is None
+    assert value(text, "inventory_probe_success", target="", probe="loopback") is None
+    assert value(text, "inventory_exporter_build_info") == 1
+    assert value(text, "process_resident_memory_bytes") is None and value(text, "python_info") is None
+
+
+@pytest.mark.parametrize(
+    "flag, message",
+    [("--web.telemetry-path=metrics", "--web.telemetry-path 'metrics': expected a path starting with '/'"),
+     ("--web.telemetry-path=/probe", "--web.telemetry-path '/probe': already used by another page"),
+     ("--web.listen-address=localhost", "--web.listen-address 'localhost': expected [host]:port")],
+)
+def test_bad_web_flags_are_clear_errors(tmp_path: Path, flag: str, message: str):
+    result = run_cli(flag, cwd=tmp_path)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr

@@ -52,3 +52,38 @@ def test_the_diagnose_example_is_the_one_the_script_captured():
     captured = (ROOT / "docs/diagnose-example.txt").read_text().split("\n", 1)[1].rstrip("\n")
     assert f"```text\n{captured}\n```" in README
     assert "Root cause: app_not_listening" in captured
+
+
+def section(title: str) -> str:
+    return README.split(f"## {title}\n", 1)[1].split("\n## ", 1)[0]
+
+
+def flag_spellings() -> list[str]:
+    from exporter.cli import build_parser
+
+    flags = []
+    for action in build_parser()._actions:
+        longs = [o for o in action.option_strings if o.startswith("--") and o != "--help"]
+        if not longs:
+            continue
+        negated = [o for o in longs if o.startswith("--no-")]
+        flags.append(f"--[no-]{longs[0][2:]}" if negated else longs[0])
+    return flags
+
+
+@pytest.mark.parametrize("flag", flag_spellings())
+def test_every_flag_is_in_the_command_line_table(flag):
+    assert f"| `{flag}` |" in section("Command line")
+
+
+def test_every_page_is_in_the_http_endpoints_table():
+    from exporter.app import create_app
+    from tests.test_app import state_for
+    from exporter.config import Target
+
+    table = section("HTTP endpoints")
+    paths = {resource.canonical for resource in create_app(state_for(Target(name="t"))).router.resources()}
+    assert paths == {"/", "/metrics", "/probe", "/config", "/-/healthy", "/-/ready", "/-/reload"}
+    for path in paths:
+        assert f"`{path}" in table or f"`POST {path}" in table or f", `{path}`" in table, path
+    assert "debug=true" in table

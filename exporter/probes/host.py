@@ -57,7 +57,7 @@ async def probe_host(cfg: Config, ctx: ProbeContext, out: Samples, deadline: Dea
     memory = host["memory"]
     if host["cpu"] is not None:
         out.add("inventory_cpu_usage_ratio", host["cpu"])
-    out.add("inventory_cpu_count", host["cpus"])
+    out.add("inventory_cpus", host["cpus"])
     out.add("inventory_memory_total_bytes", memory.total)
     out.add("inventory_memory_available_bytes", memory.available)
     out.add("inventory_memory_usage_ratio", (memory.total - memory.available) / memory.total)

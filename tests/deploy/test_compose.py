@@ -103,7 +103,7 @@ def test_published_ports_are_unique_and_bound_to_loopback():
 def test_the_exporter_listens_on_the_port_the_dockerfile_exposes():
     flags = parse_flags(EXPORTER["command"])
     expose = dockerfile_stages()[-1].all("EXPOSE")[0].args
-    assert port_of(flags.listen) == int(expose) == EXPORTER_PORT
+    assert [port_of(address) for address in flags.listen] == [int(expose)] == [EXPORTER_PORT]
 
 
 def test_the_exporter_shares_the_hosts_network_so_that_127_0_0_1_is_the_app():

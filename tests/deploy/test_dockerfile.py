@@ -113,7 +113,7 @@ def test_the_default_cmd_is_flags_the_exporter_accepts_with_the_baked_in_config_
     cmd = only(final_stage(), "CMD").exec_form()
     flags = parse_flags(cmd)
     assert str(flags.config_file) == "/etc/inventory-exporter/config.yml"
-    assert port_of(flags.listen) == EXPORTER_PORT
+    assert [port_of(address) for address in flags.listen] == [EXPORTER_PORT]
 
 
 def test_the_baked_in_config_is_copied_to_where_the_cmd_reads_it_and_passes_config_check():
@@ -149,4 +149,17 @@ def test_the_dockerignore_keeps_everything_else_out_of_the_build_context(path):
 
 
 def test_the_dockerfile_states_its_build_command():
-    assert "docker build -t inventory-exporter:" in DOCKERFILE.read_text(encoding="utf-8")
+    assert re.search(r"docker build (--build-arg REVISION=.+ )?-t inventory-exporter:", DOCKERFILE.read_text(encoding="utf-8"))
+
+
+def test_the_source_revision_is_a_build_argument_passed_to_the_exporter():
+    """The build context has no .git: the revision reaches inventory_exporter_build_info through
+    ``--build-arg REVISION=...`` and the environment variable the exporter reads."""
+    from exporter.build import REVISION_ENV
+
+    stage = final_stage()
+    args = [i.args.partition("=")[0].strip() for i in stage.all("ARG")]
+    assert "REVISION" in args
+    envs = " ".join(i.args for i in stage.all("ENV"))
+    assert re.search(rf"\b{REVISION_ENV}=\$\{{REVISION\}}", envs), envs
+    assert not in_build_context(".git"), "the revision must not depend on .git being in the context"

@@ -159,7 +159,7 @@ def test_the_sidecar_image_is_the_one_the_dockerfile_builds_at_the_package_versi
 
 def test_the_sidecar_listens_on_the_exporter_port_it_declares():
     flags = parse_flags(sidecar()["args"])
-    assert port_of(flags.listen) == EXPORTER_PORT
+    assert [port_of(address) for address in flags.listen] == [EXPORTER_PORT]
     assert sidecar()["ports"] == [{"name": "metrics", "containerPort": EXPORTER_PORT}]
 
 

@@ -194,11 +194,11 @@ def test_a_real_prometheus_scrapes_each_configured_app_through_probe_target_name
         series = query(prom, f'inventory_app_port_listening{{job="inventory-probe",instance="{name}"}}')
         assert [s["metric"]["target"] for s in series] == [name], "each scrape carries its own target only"
     assert query(prom, '{job="inventory-probe", exported_target!=""}') == [], "the exporter's target label is kept"
-    assert query(prom, 'inventory_cpu_count{job="inventory-probe"}') == [], "no host metrics on /probe"
+    assert query(prom, 'inventory_cpus{job="inventory-probe"}') == [], "no host metrics on /probe"
 
 
 def test_a_real_prometheus_gets_host_metrics_without_duplicate_target_series(multi_target_prometheus):
     prom = multi_target_prometheus
-    assert wait_for(prom, 'inventory_cpu_count{job="inventory-exporter-host"}', 1)
+    assert wait_for(prom, 'inventory_cpus{job="inventory-exporter-host"}', 1)
     assert wait_for(prom, 'inventory_probe_success{job="inventory-exporter-host", target=""}', 1)
     assert query(prom, '{job="inventory-exporter-host", target!=""}') == []

@@ -43,7 +43,7 @@ def test_the_unit_starts_the_console_script_with_the_config_file_and_the_exporte
     assert argv[0].startswith("/") and argv[0].endswith("/bin/inventory-exporter")
     flags = parse_flags(argv[1:])
     assert str(flags.config_file) == "/etc/inventory-exporter/config.yml"
-    assert port_of(flags.listen) == EXPORTER_PORT
+    assert [port_of(address) for address in flags.listen] == [EXPORTER_PORT]
 
 
 def test_the_unit_reloads_the_config_with_sighup():

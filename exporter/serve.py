@@ -1,0 +1,67 @@
+"""Serving the app on every ``--web.listen-address``, and stopping cleanly on SIGTERM/SIGINT.
+
+On a stop signal the listening sockets close at once (no new scrapes), scrapes in flight run to
+their end (each is bounded by its own deadline; ``grace`` caps the wait), then the app's resources
+close and the process exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import ssl
+
+from aiohttp import web
+
+from exporter.logs import fields
+
+log = logging.getLogger("exporter")
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def split_listen(address: str) -> tuple[str | None, int]:
+    """``[host]:port`` → (host or None for every interface, port); a ValueError names the flag."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise ValueError(f"--web.listen-address {address!r}: expected [host]:port")
+    return (host.strip("[]") or None), int(port)
+
+
+async def _wait_for_stop_signal() -> str:
+    loop = asyncio.get_running_loop()
+    received: asyncio.Future[str] = loop.create_future()
+
+    def on_signal(signum: signal.Signals) -> None:
+        if not received.done():
+            received.set_result(signum.name)
+
+    for signum in STOP_SIGNALS:
+        loop.add_signal_handler(signum, on_signal, signum)
+    try:
+        return await received
+    finally:
+        for signum in STOP_SIGNALS:
+            loop.remove_signal_handler(signum)
+
+
+async def serve(app: web.Application, addresses: list[str], ssl_context: ssl.SSLContext | None, grace: float) -> int:
+    """Listen on each address; return 0 after a clean stop, 1 when an address cannot be listened on."""
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=grace)
+    await runner.setup()
+    try:
+        for address in addresses:
+            host, port = split_listen(address)
+            site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
+            try:
+                await site.start()
+            except OSError as exc:
+                log.error("cannot listen", extra=fields(address=address, error=exc))
+                return 1
+            log.info("listening", extra=fields(address=address, tls=ssl_context is not None))
+        name = await _wait_for_stop_signal()
+        log.info("shutting down: finishing the scrapes in flight", extra=fields(signal=name, grace_seconds=grace))
+    finally:
+        await runner.cleanup()
+    log.info("stopped")
+    return 0

@@ -1,0 +1,137 @@
+"""``promtool check metrics`` on what the real exporter serves: /metrics and /probe, text and OpenMetrics.
+
+The exporter runs as a subprocess with a target whose every probe has something to report: a real
+app process (tests/support/fake_app.py, named node), the same app as its "proxy", a project tree with
+a SQLite database, an nginx-style error log and an app log.
+"""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
+
+from tests.conftest import free_port, make_project
+from tests.support.exporter_proc import Exporter, fetch
+from tests.support.stack import require, start_app
+
+OPENMETRICS = {"Accept": "application/openmetrics-text; version=1.0.0"}
+
+
+@pytest.fixture(scope="module")
+def exporter(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("promtool")
+    project = make_project(tmp / "smart-inventory")
+    (project / "dev.log").write_text("ready on 3001\nError: boom\n")
+    error_log = tmp / "error.log"
+    error_log.write_text("")
+    app_port = free_port()
+    app = start_app(tmp / "bin", app_port)
+    config = tmp / "config.yml"
+    config.write_text(f"""
+targets:
+  - name: shop
+    app_url: http://127.0.0.1:{app_port}
+    endpoints: [/api/health, /api/products, /]
+    static_paths: [/favicon.ico]
+    proxy_url: http://127.0.0.1:{app_port}/
+    proxy_error_log: {error_log}
+    project_dir: {project}
+    log_file: dev.log
+dns:
+  names: [localhost]
+  include_hostname: false
+""")
+    port = free_port()
+    try:
+        with Exporter([f"--config.file={config}", f"--web.listen-address=127.0.0.1:{port}"], port, tmp / "exporter.log", tmp) as running:
+            yield running
+    finally:
+        app.stop()
+
+
+def promtool(exposition: bytes) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [require("promtool"), "check", "metrics"], input=exposition, capture_output=True, timeout=60
+    )
+
+
+def scrape(exporter: Exporter, path: str, headers: dict[str, str] | None = None) -> bytes:
+    status, _, body = fetch(exporter.url + path, headers)
+    assert status == 200, body
+    return body
+
+
+PAGES = ["/metrics", "/probe?target=shop"]
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_the_text_format_is_promtool_clean(exporter, path):
+    body = scrape(exporter, path)
+    assert b"inventory_probe_success" in body
+    checked = promtool(body)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert checked.stdout.strip() == b"" and checked.stderr.strip() == b"", checked.stdout + checked.stderr
+
+
+def test_every_family_of_a_full_scrape_is_there_to_be_checked(exporter):
+    """The scrape that promtool passes has every probe succeeding and every kind of family: counters,
+    _info, process and GC metrics."""
+    text = scrape(exporter, "/metrics").decode()
+    probes = [line for line in text.splitlines() if line.startswith('inventory_probe_success{probe="') and 'target="shop"' in line]
+    assert len(probes) == 9 and all(line.endswith(" 1.0") for line in probes), probes
+    for family in ("inventory_proxy_upstream_errors_total", "inventory_db_up", "inventory_log_lines",
+                   "inventory_cpus", "inventory_exporter_build_info", "process_cpu_seconds_total",
+                   "python_gc_collections_total", "python_info"):
+        assert f"# HELP {family} " in text and f"# TYPE {family} " in text, family
+    assert "inventory_cpu_count" not in text
+
+
+def test_promtool_does_reject_what_this_exporter_used_to_serve():
+    """The check has teeth: the old gauge name with a _count suffix is reported."""
+    old = b"# HELP inventory_cpu_count Number of logical CPUs.\n# TYPE inventory_cpu_count gauge\ninventory_cpu_count 2.0\n"
+    checked = promtool(old)
+    assert checked.returncode != 0
+    assert b'inventory_cpu_count non-histogram and non-summary metrics should not have "_count" suffix' in checked.stdout + checked.stderr
+
+
+def as_text(openmetrics_body: bytes) -> bytes:
+    """The OpenMetrics exposition, parsed by the strict OpenMetrics parser, written back as text 0.0.4."""
+
+    class Parsed:
+        def __init__(self, families):
+            self.families = families
+
+        def collect(self):
+            return self.families
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(Parsed(list(parse_openmetrics(openmetrics_body.decode()))))
+    return generate_latest(registry)
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_openmetrics_is_valid_and_its_families_are_promtool_clean(exporter, path):
+    status, headers, body = fetch(exporter.url + path, OPENMETRICS)
+    assert status == 200 and headers["Content-Type"].startswith("application/openmetrics-text")
+    assert body.endswith(b"# EOF\n")
+    checked = promtool(as_text(body))  # promtool reads text 0.0.4 only
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert checked.stdout.strip() == b"" and checked.stderr.strip() == b"", checked.stdout + checked.stderr
+
+
+def test_raw_openmetrics_trips_promtool_only_on_the_counter_naming_it_does_not_know(exporter):
+    """OpenMetrics names a counter family without ``_total`` (``# TYPE process_cpu_seconds counter``,
+    sample ``process_cpu_seconds_total``); promtool's text parser reads that sample as a family of its
+    own without HELP. That is the only thing it reports on raw OpenMetrics."""
+    body = scrape(exporter, "/metrics", OPENMETRICS)
+    text = body.decode()
+    counters = {line.split()[2] for line in text.splitlines() if line.startswith("# TYPE ") and line.endswith(" counter")}
+    assert {"process_cpu_seconds", "python_gc_collections", "inventory_proxy_upstream_errors"} <= counters
+    problems = (promtool(body).stdout + promtool(body).stderr).decode().splitlines()
+    for problem in problems:
+        name, _, what = problem.partition(" ")
+        assert what == "no help text" and name.endswith("_total") and name[:-6] in counters, problem
+        assert f"# HELP {name[:-6]} " in text

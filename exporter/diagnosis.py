@@ -368,6 +368,7 @@ def _webpack_cache_failing(f: Facts):
         quoted = f.all("inventory_log_last_webpack_cache_failure_info")
         if quoted:
             evidence["last_line"] = quoted[0][0].get("line", "")
+        evidence["log_last_written"] = _log_written(f)
     return evidence or None
 
 
@@ -378,11 +379,20 @@ def _log_missing(f: Facts):
     return None if present else {"reason": f.failure("logs") or "not_found"}
 
 
+def _log_written(f: Facts) -> str:
+    """When the app log was last written (its lines carry no time of their own), as "N s ago"."""
+    age = f.get("inventory_log_age_seconds")
+    return "unknown" if age is None else f"{age:.0f} s ago"
+
+
 def _log_errors(f: Facts):
     errors = f.get("inventory_log_lines", level="error")
     if errors is None:
         return False
-    return {"error_lines": str(int(errors)), "warn_lines": str(int(f.get("inventory_log_lines", level="warn") or 0))} if errors else None
+    if not errors:
+        return None
+    return {"error_lines": str(int(errors)), "warn_lines": str(int(f.get("inventory_log_lines", level="warn") or 0)),
+            "last_written": _log_written(f)}
 
 
 def _dns(resolver_is_system: bool):

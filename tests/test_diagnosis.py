@@ -188,8 +188,10 @@ def test_a_log_finding_says_when_its_last_line_was_written():
     [
         (1, 0, None),
         (0, 0, {"unwritable_dirs": "2"}),
-        (1, 3, {"log_lines": "3", "last_line": "<w> [webpack.cache.PackFileCacheStrategy] Caching failed for pack"}),
-        (None, 1, {"log_lines": "1", "last_line": "<w> [webpack.cache.PackFileCacheStrategy] Caching failed for pack"}),
+        (1, 3, {"log_lines": "3", "last_line": "<w> [webpack.cache.PackFileCacheStrategy] Caching failed for pack",
+                "log_last_written": "42 s ago"}),
+        (None, 1, {"log_lines": "1", "last_line": "<w> [webpack.cache.PackFileCacheStrategy] Caching failed for pack",
+                   "log_last_written": "42 s ago"}),
     ],
 )
 def test_webpack_cache_finding_from_permissions_or_from_the_app_log(writable, failures, expected):
@@ -199,6 +201,7 @@ def test_webpack_cache_finding_from_permissions_or_from_the_app_log(writable, fa
         out.add("inventory_webpack_cache_writable", writable)
         out.add("inventory_webpack_cache_unwritable_paths", 0 if writable else 2)
     out.add("inventory_log_webpack_cache_failures", failures)
+    out.add("inventory_log_age_seconds", 42.2)
     if failures:
         out.add("inventory_log_last_webpack_cache_failure_info", 1,
                 line="<w> [webpack.cache.PackFileCacheStrategy] Caching failed for pack")

@@ -28,7 +28,8 @@ from exporter.logs import fields
 from exporter.metrics import Samples
 from exporter.probes import HOST_PROBES
 from exporter.probing import PROBE_THREADS, Deadline, ProbeContext, ProbeFn
-from exporter.redact import redact
+from exporter.redact import middleware as redact_middleware
+from exporter.redact import MAX_BODY, cap, redact
 from exporter.report import build_report, render_html_body
 from exporter.scrape import ScrapeResult, scrape
 from exporter.webconfig import WebConfig
@@ -36,6 +37,7 @@ from exporter.webconfig import middleware as webconfig_middleware
 
 log = logging.getLogger("exporter.app")
 
+RELOAD_TIMEOUT = 10.0
 DEFAULT_SCRAPE_TIMEOUT = 30.0  # without the Prometheus header; each target's timeout still caps it
 MAX_PARAMS = 8
 MAX_PARAM_LENGTH = 128
@@ -62,14 +64,36 @@ class State:
     exporter_metrics: bool = True  # the exporter's own process_*/python_* metrics (--web.disable-exporter-metrics)
     host_probes: Mapping[str, ProbeFn] = field(default_factory=lambda: dict(HOST_PROBES))  # --[no-]collector.*
 
+    reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
     def reload(self) -> bool:
         """Load the config again; on failure keep the old one and remember why."""
         try:
             new = self.loader()
         except ConfigError as exc:
-            self.reload_ok, self.reload_error = False, str(exc)
-            log.error("config reload failed, keeping the previous config", extra=fields(error=exc))
-            return False
+            return self._reload_failed(str(exc))
+        return self._reload_done(new)
+
+    async def reload_async(self) -> bool:
+        """:meth:`reload` with the reading and parsing in a worker thread, one reload at a time, for
+        at most RELOAD_TIMEOUT: a huge or hostile file cannot stall the event loop (the loader's own
+        bounds, file size and alias expansion, end the thread soon after)."""
+        async with self.reload_lock:
+            loop = asyncio.get_running_loop()
+            try:
+                new = await asyncio.wait_for(loop.run_in_executor(None, self.loader), RELOAD_TIMEOUT)
+            except ConfigError as exc:
+                return self._reload_failed(str(exc))
+            except TimeoutError:
+                return self._reload_failed(f"loading the config took longer than {RELOAD_TIMEOUT:.0f}s")
+            return self._reload_done(new)
+
+    def _reload_failed(self, reason: str) -> bool:
+        self.reload_ok, self.reload_error = False, cap(reason, MAX_BODY // 4)
+        log.error("config reload failed, keeping the previous config", extra=fields(error=self.reload_error))
+        return False
+
+    def _reload_done(self, new: Config) -> bool:
         self.config, self.reload_ok, self.reload_error, self.reload_time = new, True, "", time.time()
         if self.ctx is not None:
             self.ctx.config = new
@@ -83,10 +107,16 @@ STATE = web.AppKey("state", State)
 TELEMETRY_PATH = web.AppKey("telemetry_path", str)
 
 
+def _is_exposition(request: web.Request, telemetry_path: str) -> bool:
+    return request.path == telemetry_path or (request.path == "/probe" and "debug" not in request.query)
+
+
 def create_app(
     state: State, web_config: WebConfig | None = None, telemetry_path: str = DEFAULT_TELEMETRY_PATH
 ) -> web.Application:
     middlewares = [webconfig_middleware(web_config)] if web_config is not None else []
+    # innermost: every body and error text redacted and capped; the exposition redacts its own labels
+    middlewares.append(redact_middleware(lambda request: _is_exposition(request, telemetry_path)))
     app = web.Application(client_max_size=64 * 1024, middlewares=middlewares)
     app[STATE] = state
     app[TELEMETRY_PATH] = telemetry_path
@@ -101,6 +131,16 @@ def create_app(
     return app
 
 
+_BACKGROUND: set[asyncio.Task] = set()
+
+
+def _background(coroutine) -> None:
+    """Run ``coroutine`` as a task kept alive until it ends (SIGHUP reloads)."""
+    task = asyncio.ensure_future(coroutine)
+    _BACKGROUND.add(task)
+    task.add_done_callback(_BACKGROUND.discard)
+
+
 async def _resources(app: web.Application):
     state = app[STATE]
     executor = ThreadPoolExecutor(max_workers=PROBE_THREADS, thread_name_prefix="probe")
@@ -108,7 +148,7 @@ async def _resources(app: web.Application):
     state.ctx = ProbeContext(session=session, executor=executor, config=state.config)
     loop = asyncio.get_running_loop()
     try:
-        loop.add_signal_handler(signal.SIGHUP, state.reload)
+        loop.add_signal_handler(signal.SIGHUP, lambda: _background(state.reload_async()))
     except (NotImplementedError, RuntimeError, ValueError):
         pass  # not on the main thread (tests) or not supported
     state.ready = True
@@ -248,7 +288,7 @@ async def ready(request: web.Request) -> web.Response:
 
 async def reload_handler(request: web.Request) -> web.Response:
     state = request.app[STATE]
-    if state.reload():
+    if await state.reload_async():
         return web.Response(text="config reloaded\n")
     raise web.HTTPInternalServerError(text=f"config reload failed, previous config kept:\n{state.reload_error}\n")
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-from exporter.config import TARGET_KEYS, ConfigError, load_config
+from exporter.config import TARGET_KEYS, ConfigError, expanded_size, load_config, read_config_file
 from exporter.project import locate_database
 
 WARNING = "warning: "
@@ -65,8 +65,9 @@ def path_warnings(path: str | os.PathLike) -> list[Problem]:
     """Each target's project_dir, log_file, proxy_error_log and database that is not on this machine."""
     source = str(path)
     try:
-        root = yaml.compose(Path(path).read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError, RecursionError):
+        root = yaml.compose(read_config_file(path), Loader=yaml.SafeLoader)
+        expanded_size(root)
+    except (ConfigError, ValueError, yaml.YAMLError, RecursionError):
         return []  # load_config has reported it as an error
     targets = _mapping(root).get("targets", (None, None))[1]
     if not isinstance(targets, yaml.SequenceNode):

@@ -15,6 +15,7 @@ from prometheus_client.utils import floatToGoString
 from prometheus_client.openmetrics import exposition as openmetrics
 
 from exporter.metrics import METRICS
+from exporter.redact import label as redact_label
 
 TEXT = "text/plain; version=0.0.4; charset=utf-8"
 OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
@@ -65,6 +66,20 @@ def _escape_label(value: str) -> str:
     return value
 
 
+_LABEL_TEXT: dict[str, str] = {}
+
+
+def _label_text(value: object) -> str:
+    """A label value as written: redacted (secrets never leave as labels) and escaped, remembered."""
+    text = _LABEL_TEXT.get(value)  # type: ignore[arg-type]
+    if text is None:
+        raw = str(value)
+        text = _escape_label(redact_label(raw))
+        if len(_LABEL_TEXT) < 65536:
+            _LABEL_TEXT[raw] = text
+    return text
+
+
 def _escape_help(text: str) -> str:
     return text.replace("\\", r"\\").replace("\n", r"\n")
 
@@ -92,7 +107,7 @@ def render(samples: Iterable[tuple[str, dict[str, str], float]], openmetrics_for
         order = _LABELS[name]
         for labels, value in grouped[name]:
             if order:
-                pairs = ",".join([f'{label}="{_escape_label(str(labels.get(label, "")))}"' for label in order])
+                pairs = ",".join([f'{label}="{_label_text(labels.get(label, ""))}"' for label in order])
                 lines.append(f"{name}{{{pairs}}} {number(value)}")
             else:
                 lines.append(f"{name} {number(value)}")

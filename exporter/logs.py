@@ -7,7 +7,7 @@ import logging
 import sys
 import time
 
-from exporter.redact import redact
+from exporter.redact import MAX_LOG, cap, redact
 
 LEVELS = ("debug", "info", "warn", "error")
 
@@ -22,20 +22,25 @@ def _level(record: logging.LogRecord) -> str:
 
 class LogfmtFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        message = redact(record.getMessage())
+        message = _clean(record.getMessage())
         if record.exc_info:
-            message += " " + redact(self.formatException(record.exc_info)).replace("\n", " | ")
-        pairs = "".join(f" {k}={_quote(redact(str(v)))}" for k, v in getattr(record, "fields", {}).items())
+            message += " " + _clean(self.formatException(record.exc_info)).replace("\n", " | ")
+        pairs = "".join(f" {k}={_quote(_clean(str(v)))}" for k, v in getattr(record, "fields", {}).items())
         return f"ts={_timestamp(record)} level={_level(record)} logger={record.name} msg={_quote(message)}{pairs}"
 
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        entry = {"ts": _timestamp(record), "level": _level(record), "logger": record.name, "msg": redact(record.getMessage())}
-        entry.update({k: redact(str(v)) for k, v in getattr(record, "fields", {}).items()})
+        entry = {"ts": _timestamp(record), "level": _level(record), "logger": record.name, "msg": _clean(record.getMessage())}
+        entry.update({k: _clean(str(v)) for k, v in getattr(record, "fields", {}).items()})
         if record.exc_info:
-            entry["exc"] = redact(self.formatException(record.exc_info))
+            entry["exc"] = _clean(self.formatException(record.exc_info))
         return json.dumps(entry, ensure_ascii=False)
+
+
+def _clean(text: str) -> str:
+    """Redacted, and no longer than MAX_LOG characters: a hostile input cannot flood the log."""
+    return cap(redact(text[: 4 * MAX_LOG]), MAX_LOG)  # redact before cutting: a cut must not split a secret out of its URL
 
 
 def _quote(value: str) -> str:

@@ -67,6 +67,7 @@ class WebConfig:
     ssl_context: ssl.SSLContext | None = None
     users: dict[str, bytes] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
+    peer_check: Callable[[Any], bool] | None = None
 
 
 def load_web_config(path: Path) -> WebConfig:

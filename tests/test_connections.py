@@ -83,3 +83,86 @@ def test_idle_connections_do_not_starve_an_authenticated_scrape_or_the_probes(tm
         for sock in held:
             sock.close()
         app.stop()
+
+
+# --- the gate in process, with real sockets -----------------------------------------------------------
+
+import asyncio  # noqa: E402
+
+from aiohttp import web  # noqa: E402
+
+from exporter.web.connections import ConnectionGate, GuardedSite, connection_cap  # noqa: E402
+
+
+def test_the_cap_keeps_a_reserve_of_descriptors_for_the_probes():
+    assert connection_cap(512, 1024) == 512
+    assert connection_cap(512, 600) == 600 - 256
+    assert connection_cap(512, 100) == 16, "never below a working minimum"
+
+
+async def start_gated(gate: ConnectionGate, handler) -> tuple[web.AppRunner, int]:
+    app = web.Application()
+    app.router.add_get("/", handler)
+    app.middlewares.append(gate.middleware)
+    runner = web.AppRunner(app, access_log=None, keepalive_timeout=30)
+    await runner.setup()
+    port = free_port()
+    await GuardedSite(runner, "127.0.0.1", port, gate=gate).start()
+    return runner, port
+
+
+async def get(port: int) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    data = await asyncio.wait_for(reader.read(), 10)
+    writer.close()
+    return data
+
+
+async def test_over_the_cap_the_longest_idle_connection_makes_room_and_busy_ones_are_kept():
+    release = asyncio.Event()
+
+    async def slow(request):
+        await release.wait()
+        return web.Response(text="done")
+
+    gate = ConnectionGate(limit=4, header_timeout=30)
+    runner, port = await start_gated(gate, slow)
+    try:
+        idle = [await asyncio.open_connection("127.0.0.1", port) for _ in range(4)]
+        await asyncio.sleep(0.1)
+        assert gate.in_use() == 4
+        busy = [asyncio.create_task(get(port)) for _ in range(4)]  # each evicts one idle socket
+        await asyncio.sleep(0.3)
+        assert gate.evicted == 4 and gate.in_use() == 4
+        for reader, _ in idle:
+            assert await asyncio.wait_for(reader.read(), 5) == b"", "evicted idle sockets are closed"
+        # every open connection is serving now: a fifth is accepted and closed, not queued
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        assert await asyncio.wait_for(reader.read(), 5) == b""
+        assert gate.refused == 1
+        release.set()
+        assert all(b"done" in body for body in await asyncio.gather(*busy))
+        writer.close()
+        for _, w in idle:
+            w.close()
+    finally:
+        await runner.cleanup()
+
+
+async def test_a_connection_without_a_request_or_with_half_a_request_is_closed_after_the_header_timeout():
+    async def hello(request):
+        return web.Response(text="hello")
+
+    gate = ConnectionGate(limit=64, header_timeout=0.5)
+    runner, port = await start_gated(gate, hello)
+    try:
+        silent = await asyncio.open_connection("127.0.0.1", port)
+        slow = await asyncio.open_connection("127.0.0.1", port)
+        slow[1].write(b"GET / HTTP/1.1\r\nHost: x\r\n")  # headers never finished
+        for reader, _ in (silent, slow):
+            assert await asyncio.wait_for(reader.read(), 5) == b""
+        assert gate.timed_out == 2
+        assert b"hello" in await get(port), "a client that sends its request in time is served"
+    finally:
+        await runner.cleanup()

@@ -2,8 +2,11 @@
 # inventory-exporter container image.
 #
 #   docker build --build-arg REVISION="$(git rev-parse HEAD)" -t inventory-exporter:0.1.0 .
-#   docker run --rm --network host -v /srv/smart-inventory:/srv/smart-inventory:ro \
+#   docker run --rm --network host --ulimit nofile=65536:65536 -v /srv/smart-inventory:/srv/smart-inventory:ro \
 #     -v "$PWD/deploy/compose/config.yml:/etc/inventory-exporter/config.yml:ro" inventory-exporter:0.1.0
+#
+# --ulimit: descriptors for --web.max-connections (512) plus the 256 the exporter keeps for its probes
+# (an image cannot set its own limits; docker-compose.yml sets the same ulimits).
 #
 # Stage 1 builds the wheel (and the wheels of its dependencies) from pyproject.toml (hatchling);
 # stage 2 installs them into a virtualenv, with no compiler and no build tools in the final image.

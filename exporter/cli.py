@@ -19,6 +19,10 @@ from exporter.build import revision, version_text
 from exporter.config import ConfigError, default_config
 from exporter.probes import HOST_PROBES
 from exporter.serve import serve, split_listen
+from exporter.web.connections import (
+    DEFAULT_HEADER_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DESCRIPTOR_RESERVE, ConnectionGate,
+    connection_cap, raise_descriptor_limit,
+)
 from exporter.webconfig import load_web_config
 
 DEFAULT_LISTEN = ":9731"
@@ -44,6 +48,22 @@ class PrintVersion(argparse.Action):
         parser.exit()
 
 
+def positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number of at least 1")
+    return int(text)
+
+
+def positive_seconds(text: str) -> float:
+    try:
+        seconds = float(text.removesuffix("s"))
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds < 86400:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected seconds above 0, e.g. 10 or 10s")
+    return seconds
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="inventory-exporter",
@@ -62,6 +82,13 @@ def build_parser() -> argparse.ArgumentParser:
         parser.add_argument(f"--collector.{name}", dest=f"collector_{name}", action=argparse.BooleanOptionalAction,
                             default=True, help=f"run the {name} host probe on /metrics (default on)")
     parser.add_argument("--web.config.file", dest="web_config_file", type=Path, help="exporter-toolkit web config: TLS, basic auth, headers")
+    parser.add_argument("--web.max-connections", dest="max_connections", type=positive_int, default=DEFAULT_MAX_CONNECTIONS,
+                        help=f"connections open at once; over it the longest-idle one is closed (default {DEFAULT_MAX_CONNECTIONS}, "
+                        f"and always {DESCRIPTOR_RESERVE} below the descriptor limit)")
+    parser.add_argument("--web.header-timeout", dest="header_timeout", type=positive_seconds, default=DEFAULT_HEADER_TIMEOUT,
+                        help=f"seconds a new connection (or TLS handshake) has to get a request through authentication (default {DEFAULT_HEADER_TIMEOUT:g})")
+    parser.add_argument("--web.idle-timeout", dest="idle_timeout", type=positive_seconds, default=DEFAULT_IDLE_TIMEOUT,
+                        help=f"seconds an idle keep-alive connection stays open (default {DEFAULT_IDLE_TIMEOUT:g})")
     parser.add_argument("--timeout-offset", dest="timeout_offset", type=float, default=0.5, help="seconds subtracted from Prometheus's scrape timeout (default 0.5)")
     parser.add_argument("--log.level", dest="log_level", choices=logs.LEVELS, default="info")
     parser.add_argument("--log.format", dest="log_format", choices=("logfmt", "json"), default="logfmt")
@@ -157,6 +184,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     state.exporter_metrics = not args.disable_exporter_metrics
     state.host_probes = enabled_host_probes(args)
+    descriptors = raise_descriptor_limit()
+    max_connections = connection_cap(args.max_connections, descriptors)
+    if max_connections < args.max_connections:
+        log.warning("--web.max-connections lowered to keep descriptors for the probes",
+                    extra=logs.fields(asked=args.max_connections, used=max_connections, descriptor_limit=descriptors,
+                                      reserve=DESCRIPTOR_RESERVE))
     fast = use_uvloop()
     limit_malloc_arenas()
     tune_gc()
@@ -164,11 +197,14 @@ def main(argv: list[str] | None = None) -> int:
         "starting inventory-exporter",
         extra=logs.fields(version=__version__, revision=revision() or "unknown", config=state.config.source,
                           uvloop=fast, tls=bool(web_config and web_config.ssl_context),
-                          auth=bool(web_config and web_config.users), collectors=",".join(state.host_probes) or "none"),
+                          auth=bool(web_config and web_config.users), collectors=",".join(state.host_probes) or "none",
+                          max_connections=max_connections, descriptor_limit=descriptors),
     )
     app = create_app(state, web_config, args.telemetry_path)
     ssl_context = web_config.ssl_context if web_config else None
-    return asyncio.run(serve(app, args.listen, ssl_context, grace=DEFAULT_SCRAPE_TIMEOUT + 1))
+    gate = ConnectionGate(max_connections, args.header_timeout, web_config.peer_check if web_config else None)
+    return asyncio.run(serve(app, args.listen, ssl_context, grace=DEFAULT_SCRAPE_TIMEOUT + 1, gate=gate,
+                             idle_timeout=args.idle_timeout))
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import ssl
 from aiohttp import web
 
 from exporter.logs import fields
+from exporter.web.connections import DEFAULT_IDLE_TIMEOUT, ConnectionGate, GuardedSite
 
 log = logging.getLogger("exporter")
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -45,20 +46,27 @@ async def _wait_for_stop_signal() -> str:
             loop.remove_signal_handler(signum)
 
 
-async def serve(app: web.Application, addresses: list[str], ssl_context: ssl.SSLContext | None, grace: float) -> int:
-    """Listen on each address; return 0 after a clean stop, 1 when an address cannot be listened on."""
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=grace)
+async def serve(app: web.Application, addresses: list[str], ssl_context: ssl.SSLContext | None, grace: float,
+                gate: ConnectionGate | None = None, idle_timeout: float = DEFAULT_IDLE_TIMEOUT) -> int:
+    """Listen on each address; return 0 after a clean stop, 1 when an address cannot be listened on.
+
+    Connections go through ``gate`` (a cap, eviction of idle ones, a deadline for the first request);
+    keep-alive connections idle for ``idle_timeout`` seconds are closed."""
+    gate = gate or ConnectionGate()
+    app.middlewares.append(gate.middleware)  # innermost: it sees only requests that passed authentication
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=grace,
+                           keepalive_timeout=idle_timeout)
     await runner.setup()
     try:
         for address in addresses:
             host, port = split_listen(address)
-            site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
+            site = GuardedSite(runner, host, port, ssl_context=ssl_context, gate=gate)
             try:
                 await site.start()
             except OSError as exc:
                 log.error("cannot listen", extra=fields(address=address, error=exc))
                 return 1
-            log.info("listening", extra=fields(address=address, tls=ssl_context is not None))
+            log.info("listening", extra=fields(address=address, tls=ssl_context is not None, max_connections=gate.limit))
         name = await _wait_for_stop_signal()
         log.info("shutting down: finishing the scrapes in flight", extra=fields(signal=name, grace_seconds=grace))
     finally:

@@ -1,4 +1,4 @@
-"""``--web.config.file``: TLS, basic auth and response headers in the Prometheus exporter-toolkit format.
+"""``--web.config.file``: TLS, basic auth, headers and a rate limit in the Prometheus exporter-toolkit format.
 
 The same ``web-config.yml`` that node_exporter and blackbox_exporter accept::
 
@@ -11,55 +11,70 @@ The same ``web-config.yml`` that node_exporter and blackbox_exporter accept::
     http_server_config:
       headers:
         X-Frame-Options: deny
+    rate_limit:
+      interval: 1s
+      burst: 10
     basic_auth_users:
       prometheus: $2y$10$...   # bcrypt, as htpasswd -nBC 10 makes
 
-Relative file paths are relative to the web config file, as in the exporter-toolkit.
+Relative file paths are relative to the web config file, as in the exporter-toolkit. Every key is
+implemented or refused at start-up with a reason; the TLS part is in ``exporter.web.tls``, the
+password checks in ``exporter.web.auth``.
 """
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
-import hmac
-import secrets
+import re
 import ssl
-from base64 import b64decode
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
-import bcrypt
 import yaml
 from aiohttp import web
 
 from exporter.config import ConfigError
+from exporter.web.auth import BasicAuth, hash_problem, parse_basic  # noqa: F401 (parse_basic: re-exported)
+from exporter.web.tls import TLSProblem, build_context
 
 OPEN_PATHS = frozenset({"/-/healthy"})
-CLIENT_AUTH = {
-    "NoClientCert": ssl.CERT_NONE,
-    "RequestClientCert": ssl.CERT_OPTIONAL,
-    "VerifyClientCertIfGiven": ssl.CERT_OPTIONAL,
-    "RequireAnyClientCert": ssl.CERT_REQUIRED,
-    "RequireAndVerifyClientCert": ssl.CERT_REQUIRED,
+# The headers the exporter-toolkit allows operators to set, and the values it accepts (None: any one-line value).
+ALLOWED_HEADERS: dict[str, tuple[str, ...] | None] = {
+    "Strict-Transport-Security": None,
+    "X-Content-Type-Options": ("nosniff",),
+    "X-Frame-Options": ("deny", "sameorigin"),
+    "X-XSS-Protection": None,
+    "Content-Security-Policy": None,
 }
-TLS_VERSIONS = {
-    "TLS10": ssl.TLSVersion.TLSv1,
-    "TLS11": ssl.TLSVersion.TLSv1_1,
-    "TLS12": ssl.TLSVersion.TLSv1_2,
-    "TLS13": ssl.TLSVersion.TLSv1_3,
-}
-# The headers the exporter-toolkit allows operators to set.
-ALLOWED_HEADERS = frozenset(
-    {"Strict-Transport-Security", "X-Content-Type-Options", "X-Frame-Options", "X-XSS-Protection", "Content-Security-Policy"}
-)
-TOP_KEYS = {"tls_server_config", "http_server_config", "basic_auth_users"}
-TLS_KEYS = {
-    "cert_file", "key_file", "client_auth_type", "client_ca_file", "min_version", "max_version",
-    "cipher_suites", "curve_preferences", "prefer_server_cipher_suites", "client_allowed_sans",
-}
+TOP_KEYS = {"tls_server_config", "http_server_config", "basic_auth_users", "rate_limit"}
 HTTP_KEYS = {"headers", "http2"}
-MAX_CACHED = 1024
+RATE_KEYS = {"interval", "burst"}
+DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+@dataclass
+class RateLimit:
+    """A token bucket as Go's rate.NewLimiter(rate.Every(interval), burst): ``burst`` requests at
+    once, then one more each ``interval``."""
+
+    interval: float
+    burst: int
+    _tokens: float = 0.0
+    _at: float = 0.0
+
+    def __post_init__(self) -> None:
+        self._tokens, self._at = float(self.burst), time.monotonic()
+
+    def allow(self) -> bool:
+        now = time.monotonic()
+        self._tokens = min(self.burst, self._tokens + (now - self._at) / self.interval)
+        self._at = now
+        if self._tokens >= 1:
+            self._tokens -= 1
+            return True
+        return False
 
 
 @dataclass
@@ -67,6 +82,8 @@ class WebConfig:
     ssl_context: ssl.SSLContext | None = None
     users: dict[str, bytes] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
+    peer_check: Callable[[Any], bool] | None = None
+    rate_limit: RateLimit | None = None
 
 
 def load_web_config(path: Path) -> WebConfig:
@@ -82,11 +99,12 @@ def load_web_config(path: Path) -> WebConfig:
         raise ConfigError([f"{source}: expected a mapping at the top level"])
     _unknown(data, TOP_KEYS, "", source, problems)
     users = _users(data.get("basic_auth_users"), source, problems)
-    headers = _headers(data.get("http_server_config"), source, problems)
-    context = _tls(data.get("tls_server_config"), path.parent, source, problems)
+    headers = _http(data.get("http_server_config"), source, problems)
+    rate_limit = _rate_limit(data.get("rate_limit"), source, problems)
+    context, peer_check = _tls(data.get("tls_server_config"), path.parent, source, problems)
     if problems:
         raise ConfigError(problems)
-    return WebConfig(context, users, headers)
+    return WebConfig(context, users, headers, peer_check, rate_limit)
 
 
 def _unknown(data: dict, allowed: set[str], where: str, source: str, problems: list[str]) -> None:
@@ -103,136 +121,108 @@ def _users(raw: Any, source: str, problems: list[str]) -> dict[str, bytes]:
         return {}
     users = {}
     for user, hashed in raw.items():
-        if not isinstance(hashed, str) or not hashed.startswith(("$2a$", "$2b$", "$2y$")):
-            problems.append(f"{source}: basic_auth_users.{user}: expected a bcrypt hash ($2y$...), as htpasswd -nBC 10 makes")
+        problem = hash_problem(hashed)
+        if problem is not None:
+            problems.append(f"{source}: basic_auth_users.{user}: {problem}")
             continue
         users[str(user)] = hashed.encode()
     return users
 
 
-def _headers(raw: Any, source: str, problems: list[str]) -> dict[str, str]:
+def _http(raw: Any, source: str, problems: list[str]) -> dict[str, str]:
     if raw is None:
         return {}
     if not isinstance(raw, dict):
         problems.append(f"{source}: http_server_config: expected a mapping")
         return {}
     _unknown(raw, HTTP_KEYS, "http_server_config.", source, problems)
+    # http2: the exporter serves HTTP/1.1 only (aiohttp has no HTTP/2); with TLS it offers only
+    # http/1.1 by ALPN, so false is what it does and true (Go's default) lets clients fall back.
+    if not isinstance(raw.get("http2", True), bool):
+        problems.append(f"{source}: http_server_config.http2: expected true or false")
     headers = raw.get("headers") or {}
     if not isinstance(headers, dict):
         problems.append(f"{source}: http_server_config.headers: expected a mapping")
         return {}
     for name, value in headers.items():
+        where = f"{source}: http_server_config.headers.{name}"
         if name not in ALLOWED_HEADERS:
-            problems.append(f"{source}: http_server_config.headers.{name}: not an allowed header ({', '.join(sorted(ALLOWED_HEADERS))})")
+            problems.append(f"{where}: not an allowed header: HTTP header {name!r} can not be configured ({', '.join(ALLOWED_HEADERS)} can)")
         elif not isinstance(value, str) or "\n" in value or "\r" in value:
-            problems.append(f"{source}: http_server_config.headers.{name}: expected a one-line string")
+            problems.append(f"{where}: expected a one-line string")
+        elif ALLOWED_HEADERS[name] and value.lower() not in ALLOWED_HEADERS[name]:
+            problems.append(f"{where}: invalid value for {name}: {value!r} (one of {', '.join(ALLOWED_HEADERS[name])})")
     return {str(k): str(v) for k, v in headers.items()}
 
 
-def _tls(raw: Any, base: Path, source: str, problems: list[str]) -> ssl.SSLContext | None:
+def parse_duration(text: Any) -> float | None:
+    """Go/Prometheus durations: 1s, 500ms, 1m30s."""
+    if not isinstance(text, str) or not text or DURATION.sub("", text):
+        return None
+    return sum(float(n) * UNITS[unit] for n, unit in DURATION.findall(text))
+
+
+def _rate_limit(raw: Any, source: str, problems: list[str]) -> RateLimit | None:
     if raw is None:
         return None
     if not isinstance(raw, dict):
+        problems.append(f"{source}: rate_limit: expected a mapping with interval and burst")
+        return None
+    _unknown(raw, RATE_KEYS, "rate_limit.", source, problems)
+    if raw.get("interval") in (None, 0, "0", "0s"):
+        return None  # as in the exporter-toolkit: no interval, no limit
+    interval = parse_duration(raw.get("interval"))
+    burst = raw.get("burst")
+    if interval is None or interval <= 0:
+        problems.append(f"{source}: rate_limit.interval: expected a duration such as 1s or 100ms, got {raw.get('interval')!r}")
+    elif not isinstance(burst, int) or isinstance(burst, bool) or burst < 1:
+        problems.append(f"{source}: rate_limit.burst: expected a whole number of at least 1 (0 would refuse every request)")
+    else:
+        return RateLimit(interval, burst)
+    return None
+
+
+def _tls(raw: Any, base: Path, source: str, problems: list[str]) -> tuple[ssl.SSLContext | None, Callable | None]:
+    if raw is None:
+        return None, None
+    if not isinstance(raw, dict):
         problems.append(f"{source}: tls_server_config: expected a mapping")
-        return None
-    _unknown(raw, TLS_KEYS, "tls_server_config.", source, problems)
-    where = f"{source}: tls_server_config."
-    if not raw.get("cert_file") or not raw.get("key_file"):
-        problems.append(f"{where}cert_file/key_file: both are required for TLS")
-        return None
-    auth = raw.get("client_auth_type", "NoClientCert")
-    if auth not in CLIENT_AUTH:
-        problems.append(f"{where}client_auth_type: {auth!r} is not one of {', '.join(CLIENT_AUTH)}")
-        return None
-    if auth != "NoClientCert" and not raw.get("client_ca_file"):
-        problems.append(f"{where}client_ca_file: required with client_auth_type {auth}")
-        return None
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    for key, attr in (("min_version", "minimum_version"), ("max_version", "maximum_version")):
-        if key in raw:
-            if raw[key] not in TLS_VERSIONS:
-                problems.append(f"{where}{key}: {raw[key]!r} is not one of {', '.join(TLS_VERSIONS)}")
-                return None
-            setattr(context, attr, TLS_VERSIONS[raw[key]])
-    try:
-        context.load_cert_chain(base / raw["cert_file"], base / raw["key_file"])
-        if raw.get("client_ca_file"):
-            context.load_verify_locations(base / raw["client_ca_file"])
-    except (OSError, ssl.SSLError) as exc:
-        problems.append(f"{where}cert_file: cannot load the certificate, key or CA: {exc}")
-        return None
-    context.verify_mode = CLIENT_AUTH[auth]
-    return context
-
-
-class BasicAuth:
-    """Checks Basic credentials against bcrypt hashes, in constant time for unknown users,
-    and remembers verified credentials (as keyed digests, never in clear) so scrapes skip bcrypt."""
-
-    def __init__(self, users: dict[str, bytes]):
-        self.users = users
-        self._dummy = bcrypt.hashpw(secrets.token_bytes(16), bcrypt.gensalt(rounds=10))
-        self._key = secrets.token_bytes(32)
-        self._verified: set[bytes] = set()
-
-    def _digest(self, user: str, password: bytes, hashed: bytes) -> bytes:
-        return hmac.new(self._key, user.encode() + b"\0" + password + b"\0" + hashed, hashlib.sha256).digest()
-
-    def cached(self, header: str | None) -> bool:
-        """True if these exact credentials were verified before (cheap: no bcrypt)."""
-        user, password = parse_basic(header)
-        hashed = self.users.get(user or "")
-        return hashed is not None and password is not None and self._digest(user, password, hashed) in self._verified
-
-    def check(self, header: str | None) -> bool:
-        user, password = parse_basic(header)
-        hashed = self.users.get(user or "")
-        if user is None or hashed is None:
-            bcrypt.checkpw(password or b"", self._dummy)  # the same work as for a real user
-            return False
-        digest = self._digest(user, password, hashed)
-        if digest in self._verified:
-            return True
-        if not bcrypt.checkpw(password, hashed):
-            return False
-        if len(self._verified) >= MAX_CACHED:
-            self._verified.clear()
-        self._verified.add(digest)
-        return True
-
-
-def parse_basic(header: str | None) -> tuple[str | None, bytes | None]:
-    if not header or not header.startswith("Basic "):
         return None, None
     try:
-        decoded = b64decode(header[6:].strip(), validate=True)
-    except ValueError:
-        return None, None
-    user, sep, password = decoded.partition(b":")
-    if not sep:
-        return None, None
-    try:
-        return user.decode("utf-8"), password
-    except UnicodeDecodeError:
+        return build_context(raw, base)
+    except TLSProblem as exc:
+        problems.append(f"{source}: tls_server_config.{exc}")
         return None, None
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+def _client_gone(request: web.Request) -> Callable[[], bool]:
+    def gone() -> bool:
+        transport = request.transport
+        return transport is None or transport.is_closing()
+
+    return gone
+
+
 def middleware(config: WebConfig) -> Callable:
     auth = BasicAuth(config.users) if config.users else None
 
+    def refuse(exc: web.HTTPException) -> web.HTTPException:
+        exc.headers.update(config.headers)
+        exc.force_close()  # a refused client does not keep its connection
+        return exc
+
     @web.middleware
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if config.peer_check is not None and (request.transport is None or not config.peer_check(request.transport)):
+            raise refuse(web.HTTPForbidden(text="Forbidden: client certificate has no allowed SAN\n"))
+        if config.rate_limit is not None and not config.rate_limit.allow():
+            raise refuse(web.HTTPTooManyRequests(text="Too Many Requests\n"))
         if auth is not None and request.path not in OPEN_PATHS:
-            header = request.headers.get("Authorization")
-            # bcrypt is slow on purpose: keep it off the event loop.
-            if not auth.cached(header) and not await asyncio.get_running_loop().run_in_executor(None, auth.check, header):
-                raise web.HTTPUnauthorized(
-                    text="Unauthorized\n", headers={"WWW-Authenticate": 'Basic realm="inventory-exporter"', **config.headers}
-                )
+            if not await auth.verify(request.headers.get("Authorization"), _client_gone(request)):
+                raise refuse(web.HTTPUnauthorized(text="Unauthorized\n", headers={"WWW-Authenticate": 'Basic realm="inventory-exporter"'}))
         try:
             response = await handler(request)
         except web.HTTPException as exc:
@@ -241,4 +231,5 @@ def middleware(config: WebConfig) -> Callable:
         response.headers.update(config.headers)
         return response
 
+    guard.auth = auth  # for tests and benchmarks: the checks run, dropped, at once
     return guard

@@ -272,3 +272,23 @@ def test_bad_web_flags_are_clear_errors(tmp_path: Path, flag: str, message: str)
     assert result.returncode == 2
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("flag", ["--web.max-connections=0", "--web.max-connections=many", "--web.header-timeout=0",
+                                  "--web.idle-timeout=-1", "--web.header-timeout=soon"])
+def test_connection_flags_refuse_bad_values_with_usage_errors(flag, capsys):
+    from exporter.cli import build_parser
+
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args([flag])
+    assert exited.value.code == 2
+    assert flag.split("=")[0] in capsys.readouterr().err
+
+
+def test_connection_flags_have_their_defaults_and_take_seconds_with_a_unit():
+    from exporter.cli import build_parser
+
+    args = build_parser().parse_args([])
+    assert (args.max_connections, args.header_timeout, args.idle_timeout) == (512, 10.0, 60.0)
+    args = build_parser().parse_args(["--web.max-connections=64", "--web.header-timeout=5s", "--web.idle-timeout=30"])
+    assert (args.max_connections, args.header_timeout, args.idle_timeout) == (64, 5.0, 30.0)

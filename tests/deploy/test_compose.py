@@ -211,3 +211,11 @@ def test_grafanas_prometheus_datasource_is_the_prometheus_of_the_stack():
 
 def test_the_compose_file_says_it_was_only_validated_statically():
     assert "Validated statically only" in (ROOT / "docker-compose.yml").read_text(encoding="utf-8")
+
+
+def test_the_exporter_gets_descriptors_for_the_connection_cap_and_the_probes_reserve():
+    from exporter.web.connections import DEFAULT_MAX_CONNECTIONS, DESCRIPTOR_RESERVE
+
+    nofile = EXPORTER["ulimits"]["nofile"]
+    assert nofile["soft"] == nofile["hard"] >= 4 * (DEFAULT_MAX_CONNECTIONS + DESCRIPTOR_RESERVE)
+    assert "--ulimit nofile=65536:65536" in (ROOT / "Dockerfile").read_text(), "the docker run example sets the same"

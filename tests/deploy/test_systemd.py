@@ -106,3 +106,12 @@ def test_systemd_analyze_rates_the_units_exposure_ok(tmp_path):
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr
     exposure = re.search(r"Overall exposure level for \S+: (\d+\.\d+) (\w+)", result.stdout)
     assert exposure and float(exposure.group(1)) <= 2.0 and exposure.group(2) == "OK"
+
+
+def test_the_unit_gives_descriptors_for_the_connection_cap_and_the_probes_reserve():
+    """systemd's default soft limit (1,024) is what ~1,000 idle connections exhausted."""
+    from exporter.web.connections import DEFAULT_MAX_CONNECTIONS, DESCRIPTOR_RESERVE
+
+    limit = one("LimitNOFILE")
+    assert ":" not in limit, "soft = hard: the unit's SystemCallFilter forbids setrlimit, so the soft limit must be enough"
+    assert int(limit) >= 4 * (DEFAULT_MAX_CONNECTIONS + DESCRIPTOR_RESERVE)

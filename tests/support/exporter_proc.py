@@ -26,14 +26,15 @@ def fetch(url: str, headers: dict[str, str] | None = None, timeout: float = 10.0
 class Exporter:
     """``python -m exporter ARGS`` with its log in ``log``; ``url`` is the first listen address."""
 
-    def __init__(self, args: list[str], port: int, log: Path, cwd: Path, env: dict[str, str] | None = None):
+    def __init__(self, args: list[str], port: int, log: Path, cwd: Path, env: dict[str, str] | None = None,
+                 preexec_fn=None):
         self.url = f"http://127.0.0.1:{port}"
         self.log = log
         self._log_file = log.open("wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "exporter", *args],
             cwd=cwd, stdout=self._log_file, stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+            env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}, preexec_fn=preexec_fn,
         )
         try:
             self.wait_ready()

@@ -21,10 +21,20 @@ _QUOTES = ("'", '"', "`")
 _DATASOURCE = re.compile(r"\bdatasource\s+\w+\s*\{")
 
 
+CHUNK = 64 << 10  # text is split into lines a piece at a time: one C call never holds the GIL for long
+
+
 def _lines(text: str):
-    for line in text.splitlines():
-        if len(line) <= LINE_LIMIT:
-            yield line
+    """The lines of ``text`` up to LINE_LIMIT long, split a piece at a time (a mebibyte of blank
+    lines split at once would hold the GIL, and so the event loop, for ~100 ms)."""
+    start = 0
+    while start < len(text):
+        cut = text.find("\n", start + CHUNK)
+        end = len(text) if cut == -1 else cut + 1
+        for line in text[start:end].splitlines():
+            if len(line) <= LINE_LIMIT:
+                yield line
+        start = end
 
 
 # --- dotenv -------------------------------------------------------------------------------

@@ -48,6 +48,7 @@ class Target:
     app_process_names: tuple[str, ...] = ("node", "next-server", "npm")
     env_vars: tuple[str, ...] = ("DATABASE_URL", "PORT")
     db_query: str = "SELECT count(*) FROM sqlite_master"
+    allow_outside_project: bool = False  # may the database path leave project_dir?
 
     @property
     def app_host(self) -> str:
@@ -237,6 +238,7 @@ TARGET_KEYS: dict[str, Key] = {
     "app_process_names": Key(_list_of(_str)),
     "env_vars": Key(_list_of(_str)),
     "db_query": Key(_str),
+    "allow_outside_project": Key(_bool),
 }
 DNS_KEYS = {
     "names": Key(_list_of(_str)),

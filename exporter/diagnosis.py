@@ -232,9 +232,14 @@ def _upstream_log(reasons: tuple[str, ...]):
     return detect
 
 
+# A probe that ran out of time, or found a FIFO or device in the file's place, says nothing about
+# whether the file is missing: the "missing" checks cannot be judged then.
+NOT_A_VERDICT_ON_PRESENCE = ("timeout", "not_regular_file")
+
+
 def _db_missing(f: Facts):
     exists = f.get("inventory_db_file_exists")
-    if exists is None:
+    if exists is None or f.failure("database") in NOT_A_VERDICT_ON_PRESENCE:
         return False
     if exists:
         return None
@@ -340,7 +345,7 @@ def _schema_or_url_missing(f: Facts):
 
 def _config_files_missing(f: Facts):
     rows = [(l["file"], v) for l, v in f.all("inventory_config_file_present") if l["file"] != "prisma/schema.prisma"]
-    if not rows:
+    if not rows or f.failure("files") == "timeout":
         return False
     missing = [name for name, v in rows if not v]
     return {"missing": ", ".join(missing)} if missing else None
@@ -374,7 +379,7 @@ def _webpack_cache_failing(f: Facts):
 
 def _log_missing(f: Facts):
     present = f.get("inventory_log_file_present")
-    if present is None:
+    if present is None or f.failure("logs") in NOT_A_VERDICT_ON_PRESENCE:
         return False
     return None if present else {"reason": f.failure("logs") or "not_found"}
 

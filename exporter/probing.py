@@ -42,6 +42,7 @@ REASONS = (
     "query_error",
     "connection_error",
     "internal_error",
+    "not_regular_file",
 )
 
 

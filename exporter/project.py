@@ -5,12 +5,17 @@ Everything here is blocking and is called through ``ProbeContext.blocking``.
 
 from __future__ import annotations
 
-import functools
 import os
-import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
+
+from exporter.parsers import Datasource, load_json, parse_datasource, parse_env
+from exporter.safeopen import NotRegularFile, OutsideProject, Root, read_fd
+
+__all__ = [  # the parsers and the opening primitive, as the probes and tests know them from here
+    "Datasource", "NotRegularFile", "OutsideProject", "Project", "load_json", "parse_datasource", "parse_env",
+]
 
 ENV_FILES = (
     ".env",
@@ -33,15 +38,9 @@ ENV_PRECEDENCE = (
     ".env",
     "prisma/.env",
 )
-_ENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*=\s*(.*?)\s*$")
-_DATASOURCE = re.compile(r"datasource\s+\w+\s*\{(.*?)\}", re.S)
-_PROVIDER = re.compile(r"^\s*provider\s*=\s*\"([^\"]*)\"", re.M)
-_URL_ENV = re.compile(r"^\s*url\s*=\s*env\(\s*\"([^\"]+)\"\s*\)", re.M)
-_URL_LITERAL = re.compile(r"^\s*url\s*=\s*\"([^\"]*)\"", re.M)
-
-
-class OutsideProject(PermissionError):
-    """A path that resolves (through a link or ..) outside the project directory."""
+FILE_LIMIT = 1 << 20  # bytes read at most from any project file (dotenv, schema, package.json)
+_TEXTS: dict[tuple, str] = {}  # (dev, inode, size, mtime, ctime, limit) -> text: unchanged files are not read again
+_TEXTS_MAX = 512
 
 
 def inside(project_dir: Path, relative: str | Path) -> Path:
@@ -51,7 +50,8 @@ def inside(project_dir: Path, relative: str | Path) -> Path:
 
 def _inside_root(root: str, relative: str | Path) -> Path:
     """The components of ``relative`` are looked at one by one below the resolved ``root``; a link
-    among them sends the whole path through realpath."""
+    among them sends the whole path through realpath. For naming a path only: readers open files
+    with ``Root`` (exporter.safeopen), which resolves and opens in one step."""
     parts = Path(relative).parts
     if os.path.isabs(relative) or ".." in parts:
         return _resolved_inside(root, relative)
@@ -74,39 +74,25 @@ def _resolved_inside(root: str, relative: str | Path) -> Path:
     return Path(candidate)
 
 
-def read_text(project_dir: Path, relative: str | Path, limit: int = 1 << 20) -> str:
-    """The file's text; unchanged files (same inode, size and mtime) are not read again."""
+def read_text(project_dir: Path, relative: str | Path, limit: int = FILE_LIMIT) -> str:
+    """The file's text, at most ``limit`` bytes of it; never outside the project, never a FIFO or device."""
     return Project(project_dir).read_text(relative, limit)
 
 
-def _read_file(path: Path, limit: int) -> str:
-    st = os.stat(path)
-    return _read(str(path), st.st_ino, st.st_size, st.st_mtime_ns, limit)
-
-
-@functools.lru_cache(maxsize=512)
-def _read(path: str, inode: int, size: int, mtime_ns: int, limit: int) -> str:
-    with open(path, "rb") as handle:
-        return handle.read(limit).decode("utf-8", errors="replace")
-
-
-def parse_env(text: str) -> dict[str, str]:
-    """The variables of a dotenv file (quotes stripped; comments and blank lines ignored)."""
-    values: dict[str, str] = {}
-    for line in text.splitlines():
-        if line.lstrip().startswith("#"):
-            continue
-        match = _ENV_LINE.match(line)
-        if not match:
-            continue
-        key, value = match.groups()
-        close = value.find(value[0], 1) if value[:1] in ("'", '"', "`") else -1
-        if close != -1:
-            value = value[1:close]  # a quoted value ends at its closing quote; a comment may follow
-        else:
-            value = value.split("#", 1)[0].strip()  # as dotenv: # starts a comment in an unquoted value
-        values[key] = value
-    return values
+def read_text_below(root: Root, relative: str | Path, limit: int) -> str:
+    """Open through ``root`` (one step, no link out), then read unless the same file was read before."""
+    fd, st = root.open_regular(relative)
+    try:
+        key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, limit)
+        text = _TEXTS.get(key)
+        if text is None:
+            text = read_fd(fd, limit).decode("utf-8", errors="replace")
+            if len(_TEXTS) >= _TEXTS_MAX:
+                _TEXTS.clear()
+            _TEXTS[key] = text
+        return text
+    finally:
+        os.close(fd)
 
 
 def env_files(project_dir: Path) -> dict[str, dict[str, str]]:
@@ -123,48 +109,69 @@ def listing(directory: Path) -> set[str]:
 
 
 class Project:
-    """One scrape's reading of a project directory: the root resolved, each directory listed, each
-    file read and each dotenv file parsed at most once, however many probes ask.
+    """One scrape's reading of a project directory: the root opened once (a descriptor every read
+    walks from), each directory listed, each file read and each dotenv file parsed at most once,
+    however many probes ask.
 
     Blocking (used in the probe threads). A new one is made for every scrape, so a change on disk
     is seen by the next scrape; probes that run at once may both fill the same entry, with the
-    same result.
+    same result. The root descriptor is closed with ``close()`` or when the reading is dropped.
     """
 
     def __init__(self, project_dir: Path):
         self.dir = project_dir
-        self._root: str | None = None
+        self.handle = Root(project_dir)
         self._inside: dict[str | Path, Path] = {}
         self._listings: dict[str, set[str]] = {}
-        self._texts: dict[tuple[str | Path, int], str] = {}
+        self._texts: dict[tuple[str | Path, int], str | OSError] = {}
         self._env: dict[str, dict[str, str]] | None = None
 
     @property
     def root(self) -> str:
         """The project directory with every link resolved."""
-        if self._root is None:
-            self._root = os.path.realpath(self.dir)
-        return self._root
+        try:
+            return self.handle.real
+        except OSError:
+            return os.path.realpath(self.dir)
+
+    def close(self) -> None:
+        self.handle.close()
 
     def inside(self, relative: str | Path) -> Path:
-        """``dir/relative``, refusing any path whose real location leaves the project (OutsideProject)."""
+        """``dir/relative``, refusing any path whose real location leaves the project (OutsideProject).
+
+        A name for messages and metadata; to read a file use ``read_text`` (or ``handle``), which
+        resolves and opens in one step.
+        """
         path = self._inside.get(relative)
         if path is None:
             path = self._inside[relative] = _inside_root(self.root, relative)
         return path
 
-    def read_text(self, relative: str | Path, limit: int = 1 << 20) -> str:
+    def read_text(self, relative: str | Path, limit: int = FILE_LIMIT) -> str:
+        """At most ``limit`` bytes of a regular file below the project, as text (OSError otherwise:
+        OutsideProject, NotRegularFile, FileNotFoundError...)."""
         key = (relative, limit)
         text = self._texts.get(key)
         if text is None:
-            text = self._texts[key] = _read_file(self.inside(relative), limit)
+            try:
+                text = read_text_below(self.handle, relative, limit)
+            except OSError as exc:
+                text = exc
+            self._texts[key] = text
+        if isinstance(text, OSError):
+            raise text
         return text
 
     def listing(self, relative: str = "") -> set[str]:
         """Names in the project directory (or ``relative`` below it); empty if it cannot be listed."""
         names = self._listings.get(relative)
         if names is None:
-            names = self._listings[relative] = listing(self.dir / relative if relative else self.dir)
+            try:
+                names = set(self.handle.listdir(relative))
+            except OSError:
+                names = set()
+            self._listings[relative] = names
         return names
 
     def names(self) -> set[str]:
@@ -184,28 +191,6 @@ class Project:
                     continue
             self._env = found
         return self._env
-
-
-@dataclass(frozen=True)
-class Datasource:
-    provider: str | None
-    url_env: str | None
-    url: str | None
-
-
-def parse_datasource(schema: str) -> Datasource:
-    block = _DATASOURCE.search(schema)
-    if not block:
-        return Datasource(None, None, None)
-    body = block.group(1)
-    provider = _PROVIDER.search(body)
-    env = _URL_ENV.search(body)
-    literal = _URL_LITERAL.search(body)
-    return Datasource(
-        provider.group(1) if provider else None,
-        env.group(1) if env else None,
-        literal.group(1) if literal else None,
-    )
 
 
 @dataclass(frozen=True)

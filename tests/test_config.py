@@ -361,7 +361,7 @@ PLAUSIBLE = {
     "proxy_error_log": path, "project_dir": path, "database": path, "log_file": path,
     "timeout": duration, "refresh_interval": duration,
     "app_process_names": strings, "env_vars": strings, "names": strings, "mountpoints": strings,
-    "db_query": st.text(max_size=12),
+    "db_query": st.text(max_size=12), "allow_outside_project": st.booleans(),
     "resolvers": st.lists(
         st.one_of(st.sampled_from(["system", "127.0.0.1:53", "[::1]:53", "::1", "h:53"]), st.text(max_size=10)),
         max_size=3,

@@ -7,18 +7,17 @@ repetition), and only the last TAIL_BYTES of the file are read.
 
 from __future__ import annotations
 
-import functools
 import os
 import re
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 from exporter.config import Target
 from exporter.metrics import Samples
 from exporter.probing import Deadline, Outcome, ProbeContext
-from exporter.project import Project
+from exporter.project import NotRegularFile, Project
 from exporter.redact import redact
+from exporter.safeopen import open_configured, read_fd
 
 TAIL_BYTES = 64 * 1024
 QUOTE_CHARS = 200
@@ -51,37 +50,50 @@ def quote(line: bytes) -> str:
     return text if len(text) <= QUOTE_CHARS else text[: QUOTE_CHARS - 1] + "…"
 
 
-def read_tail(path: Path) -> tuple[os.stat_result, LogTail]:
-    st = os.stat(path)
-    return st, count_levels(str(path), st.st_ino, st.st_size, st.st_mtime_ns)
+def read_tail(target: Target, project: Project | None) -> tuple[os.stat_result, LogTail]:
+    """Open the log in one step (inside the project for a relative path), refuse anything but a
+    regular file, and count its tail (an unchanged file is not read again)."""
+    fd, st = open_log(target, project)
+    try:
+        key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        tail = _TAILS.get(key)
+        if tail is None:
+            tail = count_levels(read_fd(fd, TAIL_BYTES, max(st.st_size - TAIL_BYTES, 0)), cut=st.st_size > TAIL_BYTES)
+            if len(_TAILS) >= 64:
+                _TAILS.clear()
+            _TAILS[key] = tail
+        return st, tail
+    finally:
+        os.close(fd)
 
 
-@functools.lru_cache(maxsize=64)
-def count_levels(path: str, inode: int, size: int, mtime_ns: int) -> LogTail:
-    """Error, warning and webpack-cache failure lines in the last TAIL_BYTES; an unchanged file is not read again."""
-    with open(path, "rb") as handle:
-        st = os.fstat(handle.fileno())
-        handle.seek(max(st.st_size - TAIL_BYTES, 0))
-        tail = handle.read(TAIL_BYTES)
+_TAILS: dict[tuple, LogTail] = {}
+
+
+def count_levels(tail: bytes, cut: bool = False) -> LogTail:
+    """Error, warning and webpack-cache failure lines in ``tail`` (its first line dropped if ``cut``)."""
     lines = tail.splitlines()
-    if st.st_size > TAIL_BYTES and lines:
+    if cut and lines:
         lines = lines[1:]  # the first line of a tail is usually cut
     levels = {level: sum(1 for line in lines if rx.search(line)) for level, rx in LEVELS.items()}
     failures = [line for line in lines if webpack_cache_failure(line)]
     return LogTail(levels, len(failures), quote(failures[-1]) if failures else "")
 
 
-def log_path(target: Target, project: Project | None) -> Path:
+def open_log(target: Target, project: Project | None) -> tuple[int, os.stat_result]:
     assert target.log_file is not None
     if target.log_file.is_absolute() or project is None:
-        return target.log_file
-    return project.inside(target.log_file)
+        return open_configured(target.log_file)
+    return project.handle.open_regular(target.log_file)
 
 
 async def probe_logs(target: Target, ctx: ProbeContext, out: Samples, deadline: Deadline) -> Outcome:
     try:
         project = ctx.project(target.project_dir) if target.project_dir is not None else None
-        st, tail = await ctx.blocking(deadline, lambda: read_tail(log_path(target, project)))
+        st, tail = await ctx.blocking(deadline, read_tail, target, project)
+    except NotRegularFile as exc:
+        out.add("inventory_log_file_present", 1)  # something is there, but it is never read: not "missing"
+        return Outcome.fail("not_regular_file", f"{target.log_file}: {exc.strerror}")
     except OSError as exc:
         out.add("inventory_log_file_present", 0)
         reason = "permission_denied" if isinstance(exc, PermissionError) else "not_found"

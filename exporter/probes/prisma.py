@@ -6,7 +6,6 @@ The report found CLI 6.19.0 beside a different client and an update notice to 7.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 
 import aiohttp
@@ -14,7 +13,7 @@ import aiohttp
 from exporter.config import NpmRegistryConfig, Target
 from exporter.metrics import Samples
 from exporter.probing import Deadline, Outcome, ProbeContext
-from exporter.project import Project
+from exporter.project import Project, load_json
 
 PACKAGES = ("prisma", "@prisma/client")
 FAILED_LOOKUP_RETRY = 300.0
@@ -24,7 +23,7 @@ def installed_versions(project: Project) -> dict[str, str]:
     versions = {}
     for package in PACKAGES:
         try:
-            manifest = json.loads(project.read_text(f"node_modules/{package}/package.json"))
+            manifest = load_json(project.read_text(f"node_modules/{package}/package.json"))
         except (OSError, ValueError):
             continue
         if isinstance(manifest, dict) and isinstance(manifest.get("version"), str):
@@ -34,7 +33,7 @@ def installed_versions(project: Project) -> dict[str, str]:
 
 def declared_versions(project: Project) -> dict[str, str]:
     try:
-        manifest = json.loads(project.read_text("package.json"))
+        manifest = load_json(project.read_text("package.json"))
     except (OSError, ValueError):
         return {}
     versions = {}
@@ -107,7 +106,7 @@ async def latest_version(
         timeout = aiohttp.ClientTimeout(total=max(deadline.remaining(), 0.001))
         async with ctx.session.get(url, timeout=timeout) as response:
             if response.status == 200:
-                document = json.loads(await read_capped(response, 1 << 20))
+                document = load_json(await read_capped(response, 1 << 20))
                 if isinstance(document, dict) and isinstance(document.get("version"), str):
                     version, ttl = document["version"], registry.refresh_interval
     except (aiohttp.ClientError, OSError, asyncio.TimeoutError, ValueError):

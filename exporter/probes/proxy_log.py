@@ -14,29 +14,46 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Callable
 
 from exporter.config import Target
 from exporter.metrics import Samples
 from exporter.probing import Deadline, Outcome, ProbeContext
+from exporter.safeopen import NotRegularFile, open_configured
 
 READ_LIMIT = 4 << 20  # bytes read per scrape at most; the rest waits for the next scrape
 SEED_BYTES = 1 << 20  # at start-up, the end of the file read for the recent window
 LINE_LIMIT = 64 << 10  # longer lines are not nginx upstream errors: skipped unread
 RECENT_WINDOW = 300.0
 MARK_BYTES = 64
-UPSTREAM_ERRORS: tuple[tuple[str, re.Pattern], ...] = (
-    ("connection_refused", re.compile(rb"\(111: Connection refused\) while connecting to upstream")),
-    ("timed_out", re.compile(rb"upstream timed out")),
-    ("prematurely_closed", re.compile(rb"upstream prematurely closed connection")),
-    ("no_live_upstreams", re.compile(rb"no live upstreams")),
-    ("connection_reset", re.compile(rb"\(104: Connection reset by peer\)[^\n]*upstream")),
-    ("other", re.compile(rb"upstream")),
+
+
+def _contains(*needles: bytes) -> Callable[[bytes], bool]:
+    """True if the line holds each needle, in this order (literal searches: linear in the line)."""
+    def test(line: bytes) -> bool:
+        at = 0
+        for needle in needles:
+            at = line.find(needle, at)
+            if at < 0:
+                return False
+            at += len(needle)
+        return True
+
+    return test
+
+
+UPSTREAM_ERRORS: tuple[tuple[str, Callable[[bytes], bool]], ...] = (
+    ("connection_refused", _contains(b"(111: Connection refused) while connecting to upstream")),
+    ("timed_out", _contains(b"upstream timed out")),
+    ("prematurely_closed", _contains(b"upstream prematurely closed connection")),
+    ("no_live_upstreams", _contains(b"no live upstreams")),
+    ("connection_reset", _contains(b"(104: Connection reset by peer)", b"upstream")),
+    ("other", _contains(b"upstream")),
 )
 REASONS = tuple(reason for reason, _ in UPSTREAM_ERRORS)
 Dated = Counter  # Counter[(unix second, reason)]: what one read found, by the second nginx wrote it
@@ -79,8 +96,8 @@ class TailState:
 def classify(line: bytes) -> str | None:
     if b"[error]" not in line and b"[crit]" not in line and b"[warn]" not in line:
         return None
-    for reason, pattern in UPSTREAM_ERRORS:
-        if pattern.search(line):
+    for reason, matches in UPSTREAM_ERRORS:
+        if matches(line):
             return reason
     return None
 
@@ -114,9 +131,7 @@ def classify_lines(chunk: bytes, earliest: float, latest: float, undated: float 
     skipped when that is None.
     """
     dated: Dated = Counter()
-    for line in chunk.split(b"\n"):
-        if len(line) > LINE_LIMIT:
-            continue
+    for line in upstream_lines(chunk):
         reason = classify(line)
         if reason is None:
             continue
@@ -129,6 +144,19 @@ def classify_lines(chunk: bytes, earliest: float, latest: float, undated: float 
     return dated
 
 
+def upstream_lines(chunk: bytes):
+    """The lines of ``chunk`` (up to LINE_LIMIT long) that mention "upstream", as every class needs:
+    found by searching for the word, so megabytes of other or blank lines cost one C search."""
+    at = 0
+    while (hit := chunk.find(b"upstream", at)) >= 0:
+        start = chunk.rfind(b"\n", at, hit) + 1 or at
+        end = chunk.find(b"\n", hit)
+        end = len(chunk) if end == -1 else end
+        if end - start <= LINE_LIMIT:
+            yield chunk[start:end]
+        at = end + 1
+
+
 def read_new(path: Path, state: TailState, first: bool, now: float | None = None) -> Dated:
     """Upstream errors written since the last read; move ``state`` forward.
 
@@ -137,8 +165,8 @@ def read_new(path: Path, state: TailState, first: bool, now: float | None = None
     (truncated and written again past our offset: copytruncate).
     """
     now = time.time() if now is None else now
-    with open(path, "rb") as handle:
-        st = os.fstat(handle.fileno())
+    fd, st = open_configured(path)  # never blocks; a FIFO or device is refused before any read
+    with os.fdopen(fd, "rb") as handle:
         if first:
             dated = _seed(handle, st.st_size, now)
             state.inode, state.offset = st.st_ino, st.st_size
@@ -186,6 +214,8 @@ async def probe_proxy_log(target: Target, ctx: ProbeContext, out: Samples, deadl
         first = state.inode is None
         try:
             dated = await ctx.blocking(deadline, read_new, target.proxy_error_log, state, first)
+        except NotRegularFile as exc:
+            outcome = Outcome.fail("not_regular_file", str(exc))
         except OSError as exc:
             outcome = Outcome.fail("permission_denied" if isinstance(exc, PermissionError) else "not_found", str(exc))
         else:

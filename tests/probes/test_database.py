@@ -69,13 +69,13 @@ async def test_a_missing_database_file_is_not_found_and_not_created(tmp_path, ct
     assert sorted(os.listdir(project / "db")) == []
 
 
-async def test_a_file_of_random_bytes_is_corrupt(project, ctx, out):
+async def test_a_file_of_random_bytes_is_corrupt_and_its_size_is_not_reported(project, ctx, out):
     (project / DB).write_bytes(random.Random(7).randbytes(8192))
     outcome = await probe_database(target(project_dir=project), ctx, out, deadline())
     assert (outcome.ok, outcome.reason) == (False, "corrupt")
-    assert "not a database" in outcome.detail
+    assert "not a database (no SQLite header)" in outcome.detail
     assert out.value("inventory_db_file_exists") == 1
-    assert out.value("inventory_db_file_size_bytes") == 8192
+    assert out.value("inventory_db_file_size_bytes") is None  # not SQLite: never handed to SQLite, size not told
     assert out.value("inventory_db_up") == 0
 
 
@@ -126,8 +126,8 @@ async def test_a_query_running_past_the_deadline_is_interrupted_as_a_timeout(pro
     "query, message",
     [
         ("SELECT * FROM NoSuchTable", "no such table"),
-        ("DELETE FROM Product", "readonly"),
-        ("INSERT INTO Product (name) VALUES ('x')", "readonly"),
+        ("DELETE FROM Product", "not authorized: the check query may only read"),
+        ("INSERT INTO Product (name) VALUES ('x')", "not authorized: the check query may only read"),
         ("this is not sql", "syntax error"),
     ],
 )
@@ -283,3 +283,113 @@ async def test_a_wal_database_held_in_exclusive_locking_mode_is_locked_and_gets_
 async def test_a_rollback_journal_database_leaves_no_journal_behind(project, ctx, out):
     assert (await probe_database(target(project_dir=project), ctx, out, deadline())).ok
     assert sorted(os.listdir(project / "db")) == ["custom.db"]
+
+
+# --- confined, regular, SQLite, and only read (issue 12, point 4) ---------------------------
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "ATTACH DATABASE 'stolen.db' AS stolen",
+        "ATTACH DATABASE '../db/attached.db' AS a",
+        "VACUUM INTO 'copy.db'",
+        "VACUUM INTO '../db/copy.db'",
+        "VACUUM",
+        "CREATE TABLE planted (x)",
+        "INSERT INTO Product (name) VALUES ('planted')",
+        "UPDATE Product SET name = 'changed'",
+        "DROP TABLE Product",
+        "PRAGMA user_version = 7",
+        "PRAGMA journal_mode = WAL",
+        "BEGIN IMMEDIATE",
+        "SELECT load_extension('x')",
+    ],
+)
+async def test_a_check_query_that_writes_attaches_or_vacuums_is_refused_and_no_file_appears(project, ctx, out, query):
+    before = tree_state(project)
+    for _ in range(2):
+        outcome = await probe_database(target(project_dir=project, db_query=query), ctx, out, deadline())
+        assert (outcome.ok, outcome.reason) == (False, "query_error"), outcome
+        assert "not authorized" in outcome.detail or "authorization denied" in outcome.detail, outcome.detail
+    assert tree_state(project) == before
+    assert not any(Path(name).exists() for name in ("stolen.db", "copy.db"))  # nor in the exporter's directory
+    assert out.value("inventory_db_up") == 0
+
+
+@pytest.mark.parametrize(
+    "query", ["SELECT count(*) FROM Product", "PRAGMA quick_check", "PRAGMA table_info(Product)",
+              "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 5) SELECT sum(x) FROM n",
+              "PRAGMA journal_mode", "SELECT lower(name) FROM Product"],
+)
+async def test_reading_check_queries_are_allowed(project, ctx, out, query):
+    before = tree_state(project)
+    outcome = await probe_database(target(project_dir=project, db_query=query), ctx, out, deadline())
+    assert outcome.ok, outcome
+    assert out.value("inventory_db_up") == 1
+    assert tree_state(project) == before
+
+
+async def test_a_fifo_at_the_database_path_is_not_regular_never_blocks_and_is_not_missing(project, ctx, out):
+    (project / DB).unlink()
+    os.mkfifo(project / DB)
+    started = time.monotonic()
+    outcome = await probe_database(target(project_dir=project), ctx, out, deadline(2.0))
+    assert time.monotonic() - started < 1.0
+    assert (outcome.ok, outcome.reason) == (False, "not_regular_file")
+    assert out.value("inventory_db_file_exists") == 1
+    assert out.value("inventory_db_file_size_bytes") is None
+    assert out.value("inventory_db_up") == 0
+
+
+@pytest.mark.parametrize("device", ["/dev/zero", "/dev/null"])
+async def test_a_device_is_refused_without_reading_or_reporting_a_size(tmp_path, ctx, out, device):
+    outcome = await probe_database(target(database=Path(device)), ctx, out, deadline(2.0))
+    assert (outcome.ok, outcome.reason) == (False, "not_regular_file")
+    assert "character device" in outcome.detail
+    assert out.value("inventory_db_file_size_bytes") is None
+
+
+async def test_a_non_sqlite_file_outside_the_project_is_refused_without_its_size(tmp_path, ctx, out):
+    secret = tmp_path / "shadow"
+    secret.write_text("root:$6$salt$hash:19000:0:99999:7:::\n")
+    outcome = await probe_database(target(database=secret), ctx, out, deadline())
+    assert (outcome.ok, outcome.reason) == (False, "corrupt")
+    assert out.value("inventory_db_file_size_bytes") is None
+    assert out.value("inventory_db_tables") is None
+
+
+@pytest.mark.parametrize("how", ["absolute-config", "dotdot-url", "absolute-url", "link"])
+async def test_a_database_outside_the_project_is_refused_unless_allowed(tmp_path, ctx, out, how):
+    project = make_project(tmp_path / "p")
+    outside = tmp_path / "elsewhere.db"
+    conn = sqlite3.connect(outside)
+    conn.executescript("CREATE TABLE a (x); CREATE TABLE b (x); CREATE TABLE c (x);")
+    conn.close()
+    configured = None
+    if how == "absolute-config":
+        configured = outside
+    elif how == "dotdot-url":
+        (project / ".env").write_text('DATABASE_URL="file:../../elsewhere.db"\n')
+    elif how == "absolute-url":
+        (project / ".env").write_text(f'DATABASE_URL="file:{outside}"\n')
+    else:
+        (project / DB).unlink()
+        (project / DB).symlink_to(outside)
+    refused = await probe_database(target(project_dir=project, database=configured), ctx, out, deadline())
+    assert (refused.ok, refused.reason) == (False, "permission_denied"), refused
+    assert out.value("inventory_db_tables") is None and out.value("inventory_db_file_size_bytes") is None
+    out.store.clear()
+    allowed = await probe_database(
+        target(project_dir=project, database=configured, allow_outside_project=True), ctx, out, deadline()
+    )
+    assert allowed.ok, allowed
+    assert out.value("inventory_db_tables") == 3
+
+
+async def test_a_database_linked_inside_the_project_is_read(project, ctx, out):
+    (project / "db/current.db").symlink_to("custom.db")
+    (project / ".env").write_text('DATABASE_URL="file:../db/current.db"\n')
+    outcome = await probe_database(target(project_dir=project), ctx, out, deadline())
+    assert outcome.ok, outcome
+    assert out.value("inventory_db_tables") == 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import shutil
 
 import pytest
@@ -56,13 +58,18 @@ async def test_a_missing_config_file_is_reported_and_fails_the_probe(project, ct
     assert env_values(out) == {"DATABASE_URL": 1, "PORT": 1}
 
 
-@pytest.mark.parametrize("name", ["next.config.js", "package.json"])
-async def test_a_directory_with_a_config_file_name_is_not_the_file(project, ctx, out, name):
+@pytest.mark.parametrize("kind", ["directory", "fifo"])
+@pytest.mark.parametrize("name", ["next.config.js", "package.json", ".env"])
+async def test_a_directory_or_fifo_with_a_config_file_name_is_not_regular_and_never_read(project, ctx, out, name, kind):
+    """Something is there (not "missing"), but it is not a file: reported, never opened for reading."""
     (project / name).unlink()
-    (project / name).mkdir()
-    outcome = await probe_files(target(project_dir=project), ctx, out, deadline())
-    assert (outcome.ok, outcome.reason) == (False, "not_found")
-    assert out.value("inventory_config_file_present", file=name.removesuffix(".js")) == 0
+    (project / name).mkdir() if kind == "directory" else os.mkfifo(project / name)
+    before = tree_state(project)
+    outcome = await asyncio.wait_for(probe_files(target(project_dir=project), ctx, out, deadline(2.0)), 3.0)
+    assert (outcome.ok, outcome.reason) == (False, "not_regular_file")
+    assert outcome.detail.startswith(f"not a regular file: {name.removesuffix('.js')}")
+    assert out.value("inventory_config_file_present", file=name.removesuffix(".js")) == 1
+    assert tree_state(project) == before
 
 
 async def test_a_config_file_linked_out_of_the_project_does_not_count(project, tmp_path, ctx, out):

@@ -15,7 +15,6 @@ from typing import Any
 from exporter.config import Config, Target
 from exporter.diagnosis import CAUSE_TEXT, SEVERITIES, THRESHOLDS, Diagnosis, Facts, Finding
 from exporter.lang import LANGS  # noqa: F401  (the report's languages, re-exported)
-from exporter.project import locate_database
 from exporter.redact import redact
 
 PRIORITY = {
@@ -96,9 +95,21 @@ class _Blank(dict):
         return "{" + key + "}"
 
 
-def fix_context(target: Target) -> dict[str, str]:
+def probed_db_path(target: Target, facts: Facts | None) -> str | None:
+    """The database the probe found (``inventory_db_info``), else the configured one: no file is read
+    here, so rendering a report cannot block on the project (the landing page renders on the loop)."""
+    for labels, _ in facts.all("inventory_db_info") if facts is not None else ():
+        return labels.get("path") or None
+    if target.database is None:
+        return None
+    if target.database.is_absolute() or target.project_dir is None:
+        return str(target.database)
+    return str(target.project_dir / target.database)
+
+
+def fix_context(target: Target, facts: Facts | None = None) -> dict[str, str]:
     project = str(target.project_dir) if target.project_dir else "."
-    db = locate_database(target.project_dir, target.database).path
+    db = probed_db_path(target, facts)
     log_file = target.log_file
     if log_file is not None and not log_file.is_absolute() and target.project_dir is not None:
         log_file = target.project_dir / log_file
@@ -205,13 +216,13 @@ def render_markdown(report: Report, lang: str = "en", heading: str = "#") -> str
         count = len(report.host.findings)
         lines.append(f"- **{w['host']}**: " + (f"{count} 个问题" if lang == "zh-CN" else f"{count} finding(s)"))
     for target, diagnosis, facts in report.targets:
-        context = fix_context(target)
+        context = fix_context(target, facts)
         lines += ["", f"{heading}# 🎯 {w['target']}: {target.name}", "", f"**{w['cause']}**: `{diagnosis.cause}`: {_cause_text(diagnosis.cause, lang)}", ""]
         lines += _markdown_findings(diagnosis.findings, context, lang, heading)
         lines += ["", f"{heading}## 📋 {w['checklist']}", ""]
         lines += [f"- {line}" for line in _checklist_lines(report, facts, lang)]
     if report.host:
-        context = fix_context(report.targets[0][0]) if report.targets else _Blank()
+        context = fix_context(report.targets[0][0], report.targets[0][2]) if report.targets else _Blank()
         lines += ["", f"{heading}# 🖥️ {w['host']}", ""]
         lines += _markdown_findings(report.host.findings, context, lang, heading)
     return redact("\n".join(lines) + "\n")
@@ -235,14 +246,14 @@ def render_text(report: Report, lang: str = "en") -> str:
     w = WORDS[lang]
     out = [w["title"], "=" * 40, f"{w['generated']}: {time.strftime('%Y-%m-%d %H:%M:%S %z', time.localtime(report.generated))}", ""]
     for target, diagnosis, facts in report.targets:
-        context = fix_context(target)
+        context = fix_context(target, facts)
         out += [f"{w['target']}: {target.name} ({target.app_url})  {_status(diagnosis, w)}",
                 f"  {w['cause']}: {diagnosis.cause}: {_cause_text(diagnosis.cause, lang)}"]
         out += _text_findings(diagnosis.findings, context, lang)
         out += [f"  {w['checklist']}:"] + [f"    {line}" for line in _checklist_lines(report, facts, lang)]
         out.append("")
     if report.host:
-        context = fix_context(report.targets[0][0]) if report.targets else _Blank()
+        context = fix_context(report.targets[0][0], report.targets[0][2]) if report.targets else _Blank()
         out += [f"{w['host']}:"] + _text_findings(report.host.findings, context, lang)
     return redact("\n".join(out) + "\n")
 
@@ -275,7 +286,7 @@ def _finding_dict(f: Finding, context: dict[str, str], lang: str) -> dict[str, A
 
 
 def _target_dict(report: Report, target: Target, diagnosis: Diagnosis, facts: Facts, lang: str) -> dict[str, Any]:
-    context = fix_context(target)
+    context = fix_context(target, facts)
     return {
         "target": target.name,
         "app_url": target.app_url,
@@ -291,7 +302,7 @@ def _target_dict(report: Report, target: Target, diagnosis: Diagnosis, facts: Fa
 
 def report_dict(report: Report, lang: str = "en") -> dict[str, Any]:
     """The report as typed JSON (docs/diagnose.schema.json): booleans are booleans, not measured is null."""
-    host_context = fix_context(report.targets[0][0]) if report.targets else _Blank()
+    host_context = fix_context(report.targets[0][0], report.targets[0][2]) if report.targets else _Blank()
     host_findings = report.host.findings if report.host else []
     every = [f for _, d, _ in report.targets for f in d.findings] + host_findings
     generated = datetime.fromtimestamp(report.generated).astimezone()
@@ -318,7 +329,7 @@ def render_html_body(report: Report, lang: str = "en") -> str:
     w, e = WORDS[lang], html.escape
     parts = []
     for target, diagnosis, facts in report.targets:
-        context = fix_context(target)
+        context = fix_context(target, facts)
         colour = "#c62828" if diagnosis.cause != "none" else "#2e7d32"
         parts.append(
             f'<section class="target" id="target-{e(target.name)}"><h2>{e(w["target"])}: {e(target.name)} '
@@ -331,7 +342,7 @@ def render_html_body(report: Report, lang: str = "en") -> str:
             + "</ul></details></section>"
         )
     if report.host:
-        context = fix_context(report.targets[0][0]) if report.targets else _Blank()
+        context = fix_context(report.targets[0][0], report.targets[0][2]) if report.targets else _Blank()
         parts.append(f'<section class="host"><h2>{e(w["host"])}</h2>{_html_findings(report.host.findings, context, lang)}</section>')
     return redact("\n".join(parts))
 

@@ -37,6 +37,7 @@ WORDS = {
         "status_ok": "✅ healthy",
         "status_down": "❌ down",
         "status_degraded": "🟡 degraded",
+        "status_unknown": "❔ not fully checked",
         "not_measured": "not measured",
     },
     "zh-CN": {
@@ -54,6 +55,7 @@ WORDS = {
         "status_ok": "✅ 正常",
         "status_down": "❌ 故障",
         "status_degraded": "🟡 部分异常",
+        "status_unknown": "❔ 未能完整检查",
         "not_measured": "未测量",
     },
 }
@@ -135,7 +137,10 @@ class Report:
         severities = {f.severity for _, d, _ in self.targets for f in d.findings}
         if self.host:
             severities |= {f.severity for f in self.host.findings}
-        return 2 if "critical" in severities else 1 if "warning" in severities else 0
+        if "critical" in severities:
+            return 2
+        unchecked = any(d.cause == "not_checked" for _, d, _ in self.targets)
+        return 1 if "warning" in severities or unchecked else 0
 
 
 def build_report(config: Config, store: list, diagnoses: list[Diagnosis], host: Diagnosis | None) -> Report:
@@ -196,7 +201,9 @@ def _checklist_lines(report: Report, facts: Facts, lang: str) -> list[str]:
 
 
 def _state(diagnosis: Diagnosis) -> str:
-    """ok, degraded (findings but no root cause) or down (a root cause)."""
+    """ok, degraded (findings but no root cause), down (a root cause) or unknown (probes timed out)."""
+    if diagnosis.cause == "not_checked":
+        return "unknown"
     if diagnosis.cause != "none":
         return "down"
     return "degraded" if diagnosis.findings else "ok"
@@ -330,7 +337,7 @@ def render_html_body(report: Report, lang: str = "en") -> str:
     parts = []
     for target, diagnosis, facts in report.targets:
         context = fix_context(target, facts)
-        colour = "#c62828" if diagnosis.cause != "none" else "#2e7d32"
+        colour = {"none": "#2e7d32", "not_checked": "#757575"}.get(diagnosis.cause, "#c62828")
         parts.append(
             f'<section class="target" id="target-{e(target.name)}"><h2>{e(w["target"])}: {e(target.name)} '
             f'<small>{e(target.app_url)}</small> {e(_status(diagnosis, w))}</h2>'

@@ -82,6 +82,8 @@ async def probe_logs(target: Target, ctx: ProbeContext, out: Samples, deadline: 
     try:
         project = ctx.project(target.project_dir) if target.project_dir is not None else None
         st, tail = await ctx.blocking(deadline, lambda: read_tail(log_path(target, project)))
+    except TimeoutError:
+        raise  # not looked at in time is not missing: the probe fails with reason timeout
     except OSError as exc:
         out.add("inventory_log_file_present", 0)
         reason = "permission_denied" if isinstance(exc, PermissionError) else "not_found"

@@ -186,6 +186,8 @@ async def probe_proxy_log(target: Target, ctx: ProbeContext, out: Samples, deadl
         first = state.inode is None
         try:
             dated = await ctx.blocking(deadline, read_new, target.proxy_error_log, state, first)
+        except TimeoutError as exc:  # an OSError too, but not "not found"
+            outcome = Outcome.fail("timeout", str(exc) or "the error log was not read within the deadline")
         except OSError as exc:
             outcome = Outcome.fail("permission_denied" if isinstance(exc, PermissionError) else "not_found", str(exc))
         else:

@@ -82,12 +82,13 @@ class ProbePool(Executor):
             if thread not in self._busy or thread in self._stuck:
                 return  # the call has returned meanwhile, or the thread is written off already
             self._stuck.add(thread)
+            replaced = self._can_grow()
+            if replaced:
+                self._start()
             stuck, total = len(self._stuck), self.threads
-            if self._jobs:
-                self._dispatch()
         name = getattr(getattr(what, "func", what), "__name__", "") if what is not None else ""
         log.warning(
-            "probe thread stuck in a call past its deadline; another takes its place",
+            "probe thread stuck in a call past its deadline" + ("; another takes its place" if replaced else ""),
             extra=fields(call=name, stuck_threads=stuck, threads=total, max_threads=self.workers + self.spare),
         )
 
@@ -96,10 +97,16 @@ class ProbePool(Executor):
         if self._idle:
             self._idle -= 1
             self._ready.notify()
-        elif self._healthy() < self.workers and self.threads < self.workers + self.spare:
-            self._starting += 1
-            thread = threading.Thread(target=self._work, name=f"{self.name}_{next(self._numbers)}", daemon=True)
-            thread.start()
+        elif self._can_grow():
+            self._start()
+
+    def _can_grow(self) -> bool:
+        return self._healthy() < self.workers and self.threads < self.workers + self.spare
+
+    def _start(self) -> None:
+        self._starting += 1
+        thread = threading.Thread(target=self._work, name=f"{self.name}_{next(self._numbers)}", daemon=True)
+        thread.start()
 
     def _work(self) -> None:
         me = threading.get_ident()

@@ -55,7 +55,9 @@ async def _wait_for_stop_signal() -> str:
 async def serve(app: web.Application, addresses: list[str], ssl_context: ssl.SSLContext | None, grace: float) -> int:
     """Listen on each address; return 0 after a clean stop, 1 when an address cannot be listened on."""
     grace = min(grace, STOP_GRACE)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=grace)
+    # aiohttp waits up to shutdown_timeout for a request in flight, then (having cancelled it) up to
+    # shutdown_timeout again for its handler: half each keeps the whole wait within ``grace``.
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=grace / 2)
     await runner.setup()
     try:
         for address in addresses:

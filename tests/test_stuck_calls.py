@@ -16,6 +16,7 @@ Time bounds are the ones the exporter promises (5 s for ``/`` and SIGTERM, ``--t
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import signal
@@ -143,6 +144,27 @@ def dead_project(tmp_path: Path):
             yield directory
     except Unavailable as exc:
         pytest.skip(f"cannot mount a FUSE file system here: {exc}")
+
+
+async def test_probes_of_a_project_on_a_dead_file_system_time_out_and_nothing_reads_as_missing(
+    dead_project, healthy_url, ctx
+):
+    """The whole chain, in-process: real probes, real pool, the kernel holding the calls."""
+    from exporter.pool import ProbePool
+    from exporter.scrape import probe_target
+
+    pool = ProbePool(PROBE_THREADS)
+    ctx = dataclasses.replace(ctx, executor=pool, batches=None)
+    store: list = []
+    result = await probe_target(shop(healthy_url, dead_project), ctx.for_scrape(), store, Deadline(0.5))
+    assert {name for name, o in result.outcomes.items() if o.reason == "timeout"} >= {"database", "files", "logs"}
+    assert result.outcomes["http"].ok, "the live probes do not need the threads"
+    assert result.samples.value("inventory_log_file_present") is None
+    assert result.samples.value("inventory_db_file_exists") is None
+    assert result.diagnosis.cause == "not_checked"
+    assert not {f.id for f in result.diagnosis.findings} & set(ABSENCE)
+    assert pool.stuck == PROBE_THREADS
+    pool.shutdown(wait=False)  # the stuck threads return when the mount goes (ENOTCONN)
 
 
 @pytest.fixture

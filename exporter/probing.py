@@ -93,7 +93,8 @@ class Batches:
     calls one after another and hands each result back as soon as it has it. If a call holds
     that thread for more than ``HELP_AFTER`` seconds (a locked database, a slow disk), a second
     thread takes the calls still waiting, so one stuck call does not hold up the others.
-    A call whose caller stopped waiting (deadline) is skipped if it has not started.
+    A call whose caller stopped waiting (deadline) is skipped if it has not started; one still
+    running then is stuck, and ``ProbeContext.blocking`` has the pool replace its thread (pool.py).
     """
 
     HELP_AFTER = 0.002
@@ -127,8 +128,8 @@ class Batches:
         if calls:
             try:
                 self.executor.submit(_take_calls, asyncio.get_running_loop(), calls)
-            except RuntimeError:
-                pass  # shut down meanwhile; the first job finishes the calls
+            except (RuntimeError, TimeoutError):
+                pass  # shut down, or every thread stuck, meanwhile; the first job finishes the calls
 
 
 class Call:

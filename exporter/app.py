@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import html
 import logging
 import platform
 import re
 import signal
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping
@@ -27,6 +27,7 @@ from exporter.lang import from_accept_language, normalize_lang
 from exporter.logs import fields
 from exporter.metrics import Samples
 from exporter.probes import HOST_PROBES
+from exporter.pool import ProbePool
 from exporter.probing import PROBE_THREADS, Deadline, ProbeContext, ProbeFn
 from exporter.redact import middleware as redact_middleware
 from exporter.redact import MAX_BODY, cap, redact
@@ -143,7 +144,7 @@ def _background(coroutine) -> None:
 
 async def _resources(app: web.Application):
     state = app[STATE]
-    executor = ThreadPoolExecutor(max_workers=PROBE_THREADS, thread_name_prefix="probe")
+    executor = ProbePool(PROBE_THREADS)
     session = make_session()
     state.ctx = ProbeContext(session=session, executor=executor, config=state.config)
     loop = asyncio.get_running_loop()
@@ -214,6 +215,9 @@ def exporter_samples(state: State, store: list, started: float) -> None:
     out.add("inventory_exporter_config_last_reload_successful", int(state.reload_ok))
     out.add("inventory_exporter_config_last_reload_success_timestamp_seconds", state.reload_time)
     out.add("inventory_exporter_scrape_duration_seconds", time.perf_counter() - started)
+    executor = state.ctx.executor if state.ctx is not None else None
+    if isinstance(executor, ProbePool):
+        out.add("inventory_exporter_stuck_threads", executor.stuck)
 
 
 async def run_scrape(state: State, request: web.Request, deadline: Deadline | None = None, **kwargs) -> ScrapeResult:
@@ -293,7 +297,8 @@ async def reload_handler(request: web.Request) -> web.Response:
     raise web.HTTPInternalServerError(text=f"config reload failed, previous config kept:\n{state.reload_error}\n")
 
 
-LANDING_TIMEOUT = 5.0
+LANDING_TIMEOUT = 5.0  # the landing page answers within this, whatever is stuck
+REPORT_SECONDS = 0.5  # of which the report may take this much
 INTRO = {
     "en": "Watches the smart-inventory stack (Next.js, Prisma/SQLite, nginx) and says why it is down.",
     "zh-CN": "监控智慧库存系统（Next.js、Prisma/SQLite、Nginx），出现故障时指出根本原因。",
@@ -304,12 +309,7 @@ async def landing_page(request: web.Request) -> web.Response:
     """Links, and the live diagnosis of every target: plain HTML, fresh on each load."""
     state = request.app[STATE]
     lang = page_lang(checked_query(request).get("lang"), request.headers.get("Accept-Language", ""))
-    result = await run_scrape(state, request, deadline=Deadline(LANDING_TIMEOUT), host_probes=state.host_probes)
-    loop = asyncio.get_running_loop()
-    report = await loop.run_in_executor(
-        state.ctx.executor, build_report, state.config, result.store, result.diagnoses, result.host_diagnosis
-    )
-    body = render_html_body(report, lang)
+    body = await landing_body(state, request, lang)
     other = ("zh-CN", "中文") if lang == "en" else ("en", "English")
     page = f"""<!doctype html>
 <html lang="{lang}"><head><meta charset="utf-8"><title>inventory-exporter</title>
@@ -322,6 +322,40 @@ async def landing_page(request: web.Request) -> web.Response:
 {body}
 </body></html>"""
     return web.Response(text=redact(page), content_type="text/html", headers={"Cache-Control": "no-store"})
+
+
+async def landing_body(state: State, request: web.Request, lang: str) -> str:
+    """The live diagnosis, always within LANDING_TIMEOUT: the probes get all but REPORT_SECONDS of
+    it (a stuck one reads as timeout); the report is built in the probe threads, or on the loop if
+    they cannot take it in time (every thread stuck), since it reads no file and so cannot block."""
+    assert state.ctx is not None
+    deadline = Deadline(LANDING_TIMEOUT)
+    probes = deadline.capped(LANDING_TIMEOUT - REPORT_SECONDS)
+    result = await run_scrape(state, request, deadline=probes, host_probes=state.host_probes)
+    build = functools.partial(render_landing, state.config, result, lang)
+    try:
+        body = await state.ctx.blocking(deadline, build)
+    except TimeoutError:  # PoolExhausted included
+        log.warning("landing page: probe threads busy or stuck, rendering the report on the loop")
+        body = build()
+    return stuck_notice(state.ctx.executor, lang) + body
+
+
+STUCK_NOTICE = {
+    "en": "{n} probe thread(s) stuck in calls that outlived their deadline (a hung file system, /proc read "
+          "or database?): the probes that needed them report timeout. See the exporter's log.",
+    "zh-CN": "{n} 个探测线程卡在超过期限的调用中（文件系统、/proc 读取或数据库挂起？）：依赖它们的探测报告超时。请查看导出器日志。",
+}
+
+
+def stuck_notice(executor: object, lang: str) -> str:
+    stuck = executor.stuck if isinstance(executor, ProbePool) else 0
+    return f'<p class="stuck"><strong>⚠ {html.escape(STUCK_NOTICE[lang].format(n=stuck))}</strong></p>\n' if stuck else ""
+
+
+def render_landing(config: Config, result: ScrapeResult, lang: str) -> str:
+    report = build_report(config, result.store, result.diagnoses, result.host_diagnosis)
+    return render_html_body(report, lang)
 
 
 def page_lang(query_lang: str | None, accept_language: str) -> str:

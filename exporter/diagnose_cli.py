@@ -2,13 +2,20 @@
 
 Exit codes: 0 ok, 1 warnings, 2 critical, 3 invalid config, 4 usage error. argparse exits 2 on a
 usage error, which would read as "critical": the parser here exits 4 instead.
+
+diagnose exits within ``--timeout`` (+ EXIT_MARGIN) whatever is stuck: a probe stuck in a blocking
+call reads as timeout (its thread is a daemon thread nobody waits for), and a resolver thread
+stuck in getaddrinfo is left behind with ``os._exit`` once the report is written.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import NoReturn
@@ -16,6 +23,7 @@ from typing import NoReturn
 from exporter.config import Config, ConfigError, default_config, load_config, parse_duration
 from exporter.httpclient import make_session
 from exporter.lang import LANGS, normalize_lang
+from exporter.pool import ProbePool
 from exporter.probing import PROBE_THREADS, Deadline, ProbeContext
 from exporter.report import Report, build_report, render_json, render_markdown, render_text
 from exporter.scrape import scrape
@@ -23,11 +31,13 @@ from exporter.scrape import scrape
 RENDERERS = {"text": render_text, "markdown": render_markdown, "json": render_json}
 DEFAULT_TIMEOUT = "10s"
 MAX_TIMEOUT_SECONDS = 3600.0
+EXIT_MARGIN = 1.0  # diagnose exits within --timeout plus this, whatever is stuck
+RESOLVER_THREADS = "diagnose-resolver"
 EXIT_OK, EXIT_WARNING, EXIT_CRITICAL, EXIT_INVALID_CONFIG, EXIT_USAGE = 0, 1, 2, 3, 4
 EXIT_CODES_HELP = f"""exit codes:
   {EXIT_OK}  ok: no finding above info
-  {EXIT_WARNING}  at least one warning finding, no critical one
-  {EXIT_CRITICAL}  at least one critical finding
+  {EXIT_WARNING}  at least one warning finding, or a target not fully checked (probes timed out); no critical one
+  {EXIT_CRITICAL}  at least one critical finding (or no report at all within --timeout + 1s)
   {EXIT_INVALID_CONFIG}  invalid config file (every problem is printed as file:line: key: reason)
   {EXIT_USAGE}  usage error (unknown option, bad --timeout, --lang or --format)
 """
@@ -86,16 +96,51 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def diagnose_once(config: Config, timeout: float) -> Report:
-    executor = ThreadPoolExecutor(max_workers=PROBE_THREADS, thread_name_prefix="probe")
+    """Probe every target once under ``timeout``: a probe stuck in a blocking call reads as timeout."""
+    executor = ProbePool(PROBE_THREADS)
     session = make_session()
+    ctx = ProbeContext(session=session, executor=executor, config=config)
     try:
-        ctx = ProbeContext(session=session, executor=executor, config=config)
         result = await scrape(config, ctx, Deadline(timeout))
-        return build_report(config, result.store, result.diagnoses, result.host_diagnosis)
+        return build_report(config, result.store, result.diagnoses, result.host_diagnosis)  # reads no file
     finally:
         ctx.close()
         await session.close()
-        executor.shutdown(wait=False, cancel_futures=True)
+        executor.shutdown(wait=False, cancel_futures=True)  # daemon threads: a stuck one cannot hold the exit
+
+
+def run_bounded(config: Config, timeout: float) -> Report | None:
+    """``diagnose_once`` on a loop of its own, given up EXIT_MARGIN after ``timeout`` (None then).
+
+    Not ``asyncio.run``: it joins the loop's resolver threads (the system DNS probe's getaddrinfo)
+    however long they hang. Those threads are this loop's own executor, left to ``exit_promptly``.
+    """
+    loop = asyncio.new_event_loop()
+    resolver = ThreadPoolExecutor(thread_name_prefix=RESOLVER_THREADS)
+    loop.set_default_executor(resolver)
+    try:
+        return loop.run_until_complete(asyncio.wait_for(diagnose_once(config, timeout), timeout + EXIT_MARGIN))
+    except TimeoutError:
+        return None
+    finally:
+        for task in asyncio.all_tasks(loop):
+            task.cancel()
+        loop.run_until_complete(asyncio.sleep(0))
+        resolver.shutdown(wait=False, cancel_futures=True)
+        loop.close()
+
+
+def exit_promptly(code: int) -> None:
+    """After the output is written: if a resolver thread is still inside a call, end the process
+    now (the interpreter would join it at exit, for good if it hangs). Otherwise return."""
+    lingering = [t for t in threading.enumerate() if t.name.startswith(RESOLVER_THREADS) and t.is_alive()]
+    ends = time.monotonic() + 0.5
+    for thread in lingering:  # idle ones end at once after the shutdown
+        thread.join(max(ends - time.monotonic(), 0))
+    if any(t.is_alive() for t in lingering):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 def main(argv: list[str]) -> int:
@@ -105,6 +150,12 @@ def main(argv: list[str]) -> int:
     except ConfigError as exc:
         print(f"inventory-exporter: invalid config:\n{exc}", file=sys.stderr)
         return EXIT_INVALID_CONFIG
-    report = asyncio.run(diagnose_once(config, args.timeout))
-    sys.stdout.write(RENDERERS[args.format](report, args.lang))
-    return report.exit_code()
+    report = run_bounded(config, args.timeout)
+    if report is None:
+        print(f"inventory-exporter diagnose: no report within --timeout {args.timeout:g}s", file=sys.stderr)
+        code = EXIT_CRITICAL
+    else:
+        sys.stdout.write(RENDERERS[args.format](report, args.lang))
+        code = report.exit_code()
+    exit_promptly(code)
+    return code

@@ -21,7 +21,15 @@ Evidence from logs is dated: nginx error-log lines written before the live probe
 (``inventory_up_since_timestamp_seconds``) are history. They stay in the counters and the
 "recent" gauge, but never keep a finding or a root cause alive; only lines that keep arriving
 while the front answers < 500 may (see :func:`live_log_counts`).
-9. otherwise ``none`` (warnings and info findings are still listed, but are not a cause of an outage).
+9. ``not_checked``: none of the above, but a probe of the target timed out (a blocking call stuck
+   on a hung file system or database, every probe thread stuck, or a deadline too short): the
+   checks it feeds could not be judged, so the diagnosis cannot say the target is fine. The
+   probes that timed out are in ``inventory_probe_failure_info{reason="timeout"}``.
+10. otherwise ``none`` (warnings and info findings are still listed, but are not a cause of an outage).
+
+A probe that timed out is never read as absence: the checks that report something *missing*
+(database file, log file, config files, env vars, Prisma packages) are not evaluated when the probe
+that feeds them failed with reason ``timeout`` (see ``ABSENCE_CHECKS``), whatever samples it left.
 
 Host findings (CPU, memory, disk, DNS, loopback) are diagnosed once, with an empty target label.
 """
@@ -527,6 +535,7 @@ CAUSES = (
     "proxy_upstream_misconfigured",
     "proxy_down",
     "upstream_keepalive_mismatch",
+    "not_checked",
     "none",
 )
 CAUSE_TEXT = {
@@ -544,13 +553,37 @@ CAUSE_TEXT = {
     "proxy_down": ("The app is healthy, but nginx does not answer", "应用正常，但 Nginx 无响应"),
     "upstream_keepalive_mismatch": ("nginx sees upstream connections closed early: Node's keep-alive timeout is shorter than nginx's",
                                     "Nginx 发现上游连接被提前关闭：Node 的 keep-alive 超时短于 Nginx"),
+    "not_checked": ("Some probes timed out, so the target could not be fully checked (a hung file system or "
+                    "database, or probe threads stuck): its state is unknown",
+                    "部分探测超时，无法完整检查该目标（文件系统或数据库挂起，或探测线程卡住）：状态未知"),
     "none": ("No problem found", "未发现问题"),
 }
 
 
+# Checks that report something missing, and the probe whose samples they read: when that probe
+# timed out, "not there" only means "not looked at in time", so the check is not evaluated.
+ABSENCE_CHECKS = {
+    "database_missing": "database",
+    "log_missing": "logs",
+    "config_file_missing": "files",
+    "prisma_config_missing": "files",
+    "env_var_missing": "files",
+    "prisma_not_installed": "prisma",
+    "prisma_client_not_generated": "prisma",
+}
+
+
+def timed_out(facts: Facts) -> list[str]:
+    """The probes that failed with reason ``timeout``, in sample order."""
+    return [l["probe"] for l, _ in facts.all("inventory_probe_failure_info", reason="timeout")]
+
+
 def run_checks(checks: Iterable[Check], facts: Facts) -> tuple[list[Finding], list[str]]:
     findings, evaluated = [], []
+    late = set(timed_out(facts))
     for check in checks:
+        if ABSENCE_CHECKS.get(check.id) in late:
+            continue
         evidence = check.detect(facts)
         if evidence is False:
             continue
@@ -579,6 +612,8 @@ def root_cause(active: set[str], facts: Facts) -> str:
         return "proxy_down"
     if live_log_counts(facts, ("prematurely_closed",)):
         return "upstream_keepalive_mismatch"
+    if timed_out(facts):
+        return "not_checked"
     return "none"
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 
+from exporter.pool import MAX_STUCK_THREADS
 from exporter.probing import REASONS
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
@@ -155,6 +156,10 @@ METRICS: dict[str, Spec] = {
     "inventory_exporter_config_last_reload_successful": _g("1 if the last config (re)load succeeded."),
     "inventory_exporter_config_last_reload_success_timestamp_seconds": _g(
         "Unix time of the last successful config load."
+    ),
+    "inventory_exporter_stuck_threads": _g(
+        "Probe threads stuck in a blocking call past its caller's deadline (a hung file system, /proc read or "
+        f"database); each was replaced, up to {MAX_STUCK_THREADS} (then blocking probes fail at once with reason timeout)."
     ),
 }
 

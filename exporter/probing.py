@@ -6,9 +6,10 @@ import asyncio
 import dataclasses
 import functools
 import logging
+import threading
 import time
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Awaitable, Callable
@@ -16,6 +17,7 @@ from typing import Any, Awaitable, Callable
 import aiohttp
 
 from exporter.cpu import CpuMeter
+from exporter.pool import ProbePool
 from exporter.procnet import PortOwners
 from exporter.project import Project
 
@@ -92,32 +94,33 @@ class Batches:
     calls one after another and hands each result back as soon as it has it. If a call holds
     that thread for more than ``HELP_AFTER`` seconds (a locked database, a slow disk), a second
     thread takes the calls still waiting, so one stuck call does not hold up the others.
-    A call whose caller stopped waiting (deadline) is skipped if it has not started.
+    A call whose caller stopped waiting (deadline) is skipped if it has not started; one still
+    running then is stuck, and ``ProbeContext.blocking`` has the pool replace its thread (pool.py).
     """
 
     HELP_AFTER = 0.002
 
-    def __init__(self, executor: ThreadPoolExecutor):
+    def __init__(self, executor: Executor):
         self.executor = executor
         self._turn: deque | None = None
 
-    def run(self, fn: Callable[[], Any]) -> asyncio.Future:
+    def run(self, fn: Callable[[], Any]) -> "Call":
         loop = asyncio.get_running_loop()
-        future = loop.create_future()
+        call = Call(fn, loop.create_future())
         if self._turn is None:
             self._turn = deque()
             loop.call_soon(self._send, loop)
-        self._turn.append((fn, future))
-        return future
+        self._turn.append(call)
+        return call
 
     def _send(self, loop: asyncio.AbstractEventLoop) -> None:
         calls, self._turn = self._turn, None
         assert calls is not None
         try:
             self.executor.submit(_take_calls, loop, calls)
-        except RuntimeError as exc:  # the pool is shut down: the app is stopping
-            for _, future in calls:
-                _settle(future, None, exc)
+        except (RuntimeError, TimeoutError) as exc:  # shut down (the app is stopping), or every thread stuck
+            for call in calls:
+                _settle(call.future, None, exc)
             return
         if len(calls) > 1:
             loop.call_later(self.HELP_AFTER, self._help, calls)
@@ -126,23 +129,38 @@ class Batches:
         if calls:
             try:
                 self.executor.submit(_take_calls, asyncio.get_running_loop(), calls)
-            except RuntimeError:
-                pass  # shut down meanwhile; the first job finishes the calls
+            except (RuntimeError, TimeoutError):
+                pass  # shut down, or every thread stuck, meanwhile; the first job finishes the calls
+
+
+class Call:
+    """One blocking call on its way through the probe threads; ``thread`` is set while it runs."""
+
+    __slots__ = ("fn", "future", "thread")
+
+    def __init__(self, fn: Callable[[], Any], future: asyncio.Future):
+        self.fn = fn
+        self.future = future
+        self.thread: int | None = None
 
 
 def _take_calls(loop: asyncio.AbstractEventLoop, calls: deque) -> None:
     """In a probe thread: run queued calls until none is left (another thread may take some too)."""
+    me = threading.get_ident()
     while True:
         try:
-            fn, future = calls.popleft()
+            call = calls.popleft()
         except IndexError:
             return
+        future = call.future
         if future.cancelled():
             continue
+        call.thread = me
         try:
-            result, error = fn(), None
+            result, error = call.fn(), None
         except BaseException as exc:  # handed to the caller, as run_in_executor does
             result, error = None, exc
+        call.thread = None
         try:
             loop.call_soon_threadsafe(_settle, future, result, error)
         except RuntimeError:  # the loop was closed while the call ran
@@ -167,7 +185,7 @@ class ProbeContext:
     """
 
     session: aiohttp.ClientSession
-    executor: ThreadPoolExecutor
+    executor: Executor  # a ProbePool in the app; any Executor works (without the stuck-thread replacement)
     cache: dict[str, Any] = field(default_factory=dict)
     config: Any = None  # the current exporter.config.Config, swapped on reload
     http_body_limit: int = 1 << 20
@@ -203,12 +221,15 @@ class ProbeContext:
     async def blocking(self, deadline: Deadline, fn: Callable[..., Any], *args: Any) -> Any:
         """Run blocking ``fn`` in the probe threads (with the other calls of this turn), bounded by ``deadline``."""
         assert self.batches is not None
-        future = self.batches.run(functools.partial(fn, *args))
+        call = self.batches.run(functools.partial(fn, *args))
         try:
             async with asyncio.timeout(deadline.remaining()):
-                return await future
+                return await call.future
         except TimeoutError:
-            future.cancel()
+            call.future.cancel()
+            thread = call.thread
+            if thread is not None and isinstance(self.executor, ProbePool):
+                self.executor.stuck_in(thread, call.fn)  # still inside the call: let the pool replace it
             raise
 
 

@@ -15,7 +15,6 @@ from typing import Any
 from exporter.config import Config, Target
 from exporter.diagnosis import CAUSE_TEXT, SEVERITIES, THRESHOLDS, Diagnosis, Facts, Finding
 from exporter.lang import LANGS  # noqa: F401  (the report's languages, re-exported)
-from exporter.project import locate_database
 from exporter.redact import redact
 
 PRIORITY = {
@@ -38,6 +37,7 @@ WORDS = {
         "status_ok": "✅ healthy",
         "status_down": "❌ down",
         "status_degraded": "🟡 degraded",
+        "status_unknown": "❔ not fully checked",
         "not_measured": "not measured",
     },
     "zh-CN": {
@@ -55,6 +55,7 @@ WORDS = {
         "status_ok": "✅ 正常",
         "status_down": "❌ 故障",
         "status_degraded": "🟡 部分异常",
+        "status_unknown": "❔ 未能完整检查",
         "not_measured": "未测量",
     },
 }
@@ -96,9 +97,21 @@ class _Blank(dict):
         return "{" + key + "}"
 
 
-def fix_context(target: Target) -> dict[str, str]:
+def probed_db_path(target: Target, facts: Facts | None) -> str | None:
+    """The database the probe found (``inventory_db_info``), else the configured one: no file is read
+    here, so rendering a report cannot block on the project (the landing page renders on the loop)."""
+    for labels, _ in facts.all("inventory_db_info") if facts is not None else ():
+        return labels.get("path") or None
+    if target.database is None:
+        return None
+    if target.database.is_absolute() or target.project_dir is None:
+        return str(target.database)
+    return str(target.project_dir / target.database)
+
+
+def fix_context(target: Target, facts: Facts | None = None) -> dict[str, str]:
     project = str(target.project_dir) if target.project_dir else "."
-    db = locate_database(target.project_dir, target.database).path
+    db = probed_db_path(target, facts)
     log_file = target.log_file
     if log_file is not None and not log_file.is_absolute() and target.project_dir is not None:
         log_file = target.project_dir / log_file
@@ -124,7 +137,10 @@ class Report:
         severities = {f.severity for _, d, _ in self.targets for f in d.findings}
         if self.host:
             severities |= {f.severity for f in self.host.findings}
-        return 2 if "critical" in severities else 1 if "warning" in severities else 0
+        if "critical" in severities:
+            return 2
+        unchecked = any(d.cause == "not_checked" for _, d, _ in self.targets)
+        return 1 if "warning" in severities or unchecked else 0
 
 
 def build_report(config: Config, store: list, diagnoses: list[Diagnosis], host: Diagnosis | None) -> Report:
@@ -185,7 +201,9 @@ def _checklist_lines(report: Report, facts: Facts, lang: str) -> list[str]:
 
 
 def _state(diagnosis: Diagnosis) -> str:
-    """ok, degraded (findings but no root cause) or down (a root cause)."""
+    """ok, degraded (findings but no root cause), down (a root cause) or unknown (probes timed out)."""
+    if diagnosis.cause == "not_checked":
+        return "unknown"
     if diagnosis.cause != "none":
         return "down"
     return "degraded" if diagnosis.findings else "ok"
@@ -205,13 +223,13 @@ def render_markdown(report: Report, lang: str = "en", heading: str = "#") -> str
         count = len(report.host.findings)
         lines.append(f"- **{w['host']}**: " + (f"{count} 个问题" if lang == "zh-CN" else f"{count} finding(s)"))
     for target, diagnosis, facts in report.targets:
-        context = fix_context(target)
+        context = fix_context(target, facts)
         lines += ["", f"{heading}# 🎯 {w['target']}: {target.name}", "", f"**{w['cause']}**: `{diagnosis.cause}`: {_cause_text(diagnosis.cause, lang)}", ""]
         lines += _markdown_findings(diagnosis.findings, context, lang, heading)
         lines += ["", f"{heading}## 📋 {w['checklist']}", ""]
         lines += [f"- {line}" for line in _checklist_lines(report, facts, lang)]
     if report.host:
-        context = fix_context(report.targets[0][0]) if report.targets else _Blank()
+        context = fix_context(report.targets[0][0], report.targets[0][2]) if report.targets else _Blank()
         lines += ["", f"{heading}# 🖥️ {w['host']}", ""]
         lines += _markdown_findings(report.host.findings, context, lang, heading)
     return redact("\n".join(lines) + "\n")
@@ -235,14 +253,14 @@ def render_text(report: Report, lang: str = "en") -> str:
     w = WORDS[lang]
     out = [w["title"], "=" * 40, f"{w['generated']}: {time.strftime('%Y-%m-%d %H:%M:%S %z', time.localtime(report.generated))}", ""]
     for target, diagnosis, facts in report.targets:
-        context = fix_context(target)
+        context = fix_context(target, facts)
         out += [f"{w['target']}: {target.name} ({target.app_url})  {_status(diagnosis, w)}",
                 f"  {w['cause']}: {diagnosis.cause}: {_cause_text(diagnosis.cause, lang)}"]
         out += _text_findings(diagnosis.findings, context, lang)
         out += [f"  {w['checklist']}:"] + [f"    {line}" for line in _checklist_lines(report, facts, lang)]
         out.append("")
     if report.host:
-        context = fix_context(report.targets[0][0]) if report.targets else _Blank()
+        context = fix_context(report.targets[0][0], report.targets[0][2]) if report.targets else _Blank()
         out += [f"{w['host']}:"] + _text_findings(report.host.findings, context, lang)
     return redact("\n".join(out) + "\n")
 
@@ -275,7 +293,7 @@ def _finding_dict(f: Finding, context: dict[str, str], lang: str) -> dict[str, A
 
 
 def _target_dict(report: Report, target: Target, diagnosis: Diagnosis, facts: Facts, lang: str) -> dict[str, Any]:
-    context = fix_context(target)
+    context = fix_context(target, facts)
     return {
         "target": target.name,
         "app_url": target.app_url,
@@ -291,7 +309,7 @@ def _target_dict(report: Report, target: Target, diagnosis: Diagnosis, facts: Fa
 
 def report_dict(report: Report, lang: str = "en") -> dict[str, Any]:
     """The report as typed JSON (docs/diagnose.schema.json): booleans are booleans, not measured is null."""
-    host_context = fix_context(report.targets[0][0]) if report.targets else _Blank()
+    host_context = fix_context(report.targets[0][0], report.targets[0][2]) if report.targets else _Blank()
     host_findings = report.host.findings if report.host else []
     every = [f for _, d, _ in report.targets for f in d.findings] + host_findings
     generated = datetime.fromtimestamp(report.generated).astimezone()
@@ -318,8 +336,8 @@ def render_html_body(report: Report, lang: str = "en") -> str:
     w, e = WORDS[lang], html.escape
     parts = []
     for target, diagnosis, facts in report.targets:
-        context = fix_context(target)
-        colour = "#c62828" if diagnosis.cause != "none" else "#2e7d32"
+        context = fix_context(target, facts)
+        colour = {"none": "#2e7d32", "not_checked": "#757575"}.get(diagnosis.cause, "#c62828")
         parts.append(
             f'<section class="target" id="target-{e(target.name)}"><h2>{e(w["target"])}: {e(target.name)} '
             f'<small>{e(target.app_url)}</small> {e(_status(diagnosis, w))}</h2>'
@@ -331,7 +349,7 @@ def render_html_body(report: Report, lang: str = "en") -> str:
             + "</ul></details></section>"
         )
     if report.host:
-        context = fix_context(report.targets[0][0]) if report.targets else _Blank()
+        context = fix_context(report.targets[0][0], report.targets[0][2]) if report.targets else _Blank()
         parts.append(f'<section class="host"><h2>{e(w["host"])}</h2>{_html_findings(report.host.findings, context, lang)}</section>')
     return redact("\n".join(parts))
 

@@ -38,8 +38,8 @@ async def run_probe(name: str, fn: ProbeFn, subject: Any, ctx: ProbeContext, out
     try:
         async with asyncio.timeout(deadline.remaining() + GRACE):
             outcome = await fn(subject, ctx, out, deadline)
-    except TimeoutError:
-        outcome = Outcome.fail("timeout", f"deadline of the scrape reached after {time.perf_counter() - started:.3f}s")
+    except TimeoutError as exc:  # the deadline, or every probe thread stuck (PoolExhausted says so)
+        outcome = Outcome.fail("timeout", str(exc) or f"deadline of the scrape reached after {time.perf_counter() - started:.3f}s")
     except Exception as exc:  # a probe bug must not fail the scrape
         log.exception("probe crashed", extra=fields(probe=name, target=out.base.get("target", "")))
         outcome = Outcome.fail("internal_error", repr(exc))

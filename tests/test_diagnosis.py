@@ -209,3 +209,34 @@ def test_webpack_cache_finding_from_permissions_or_from_the_app_log(writable, fa
     assert (finding.evidence if finding else None) == expected
     if finding:
         assert finding.severity == "warning"
+
+
+@pytest.mark.parametrize(
+    "probe, samples, check",
+    [
+        ("logs", [("inventory_log_file_present", 0, {})], "log_missing"),
+        ("database", [("inventory_db_file_exists", 0, {})], "database_missing"),
+        ("files", [("inventory_config_file_present", 0, {"file": "package.json"})], "config_file_missing"),
+        ("files", [("inventory_env_var_present", 0, {"name": "PORT"})], "env_var_missing"),
+        ("prisma", [("inventory_prisma_client_generated", 0, {})], "prisma_client_not_generated"),
+    ],
+)
+def test_a_probe_that_timed_out_never_reports_something_missing(probe, samples, check):
+    """Whatever absence samples a timed-out probe left, the check is not judged at all."""
+    out = Samples({"target": "t"})
+    for name, value, labels in samples:
+        out.add(name, value, **labels)
+    assert check in {f.id for f in diagnose_target(list(out.store), "t").findings}, "absent when looked at: a finding"
+    out.add("inventory_probe_failure_info", 1, probe=probe, reason="timeout")
+    diagnosis = diagnose_target(out.store, "t")
+    assert check not in {f.id for f in diagnosis.findings}
+    assert check not in diagnosis.evaluated, "not looked at in time is neither missing nor present"
+
+
+def test_a_target_whose_probes_timed_out_is_not_checked_never_none():
+    healthy = probe_results(proxy=200)
+    stuck = healthy + [("inventory_probe_failure_info", {"target": "t", "probe": "database", "reason": "timeout"}, 1.0)]
+    assert diagnose_target(healthy, "t").cause == "none"
+    assert diagnose_target(stuck, "t").cause == "not_checked"
+    closed = probe_results(port="closed") + stuck[-1:]
+    assert diagnose_target(closed, "t").cause == "app_not_listening", "a cause found live still wins"

@@ -91,6 +91,8 @@ async def probe_logs(target: Target, ctx: ProbeContext, out: Samples, deadline: 
     try:
         project = ctx.project(target.project_dir) if target.project_dir is not None else None
         st, tail = await ctx.blocking(deadline, read_tail, target, project)
+    except TimeoutError:
+        raise  # not looked at in time is not missing: the probe fails with reason timeout
     except NotRegularFile as exc:
         out.add("inventory_log_file_present", 1)  # something is there, but it is never read: not "missing"
         return Outcome.fail("not_regular_file", f"{target.log_file}: {exc.strerror}")

@@ -214,6 +214,8 @@ async def probe_proxy_log(target: Target, ctx: ProbeContext, out: Samples, deadl
         first = state.inode is None
         try:
             dated = await ctx.blocking(deadline, read_new, target.proxy_error_log, state, first)
+        except TimeoutError as exc:  # an OSError too, but not "not found"
+            outcome = Outcome.fail("timeout", str(exc) or "the error log was not read within the deadline")
         except NotRegularFile as exc:
             outcome = Outcome.fail("not_regular_file", str(exc))
         except OSError as exc:

@@ -12,7 +12,7 @@ import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Any, Callable, Mapping
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
@@ -66,6 +66,8 @@ class State:
     host_probes: Mapping[str, ProbeFn] = field(default_factory=lambda: dict(HOST_PROBES))  # --[no-]collector.*
 
     reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    web_config: Any = None  # the WebConfig the app serves with (its password checks' counters)
+    gate: Any = None  # the ConnectionGate the server listens through (its counters)
 
     def reload(self) -> bool:
         """Load the config again; on failure keep the old one and remember why."""
@@ -120,6 +122,7 @@ def create_app(
     middlewares.append(redact_middleware(lambda request: _is_exposition(request, telemetry_path)))
     app = web.Application(client_max_size=64 * 1024, middlewares=middlewares)
     app[STATE] = state
+    state.web_config = web_config
     app[TELEMETRY_PATH] = telemetry_path
     app.cleanup_ctx.append(_resources)
     app.router.add_get("/", landing_page)
@@ -218,6 +221,21 @@ def exporter_samples(state: State, store: list, started: float) -> None:
     executor = state.ctx.executor if state.ctx is not None else None
     if isinstance(executor, ProbePool):
         out.add("inventory_exporter_stuck_threads", executor.stuck)
+    web_samples(state, out)
+
+
+def web_samples(state: State, out: Samples) -> None:
+    """The connection gate's and the password checks' counters, when they are in use."""
+    gate = state.gate
+    if gate is not None:
+        out.add("inventory_exporter_connections_open", gate.in_use())
+        out.add("inventory_exporter_connections_evicted_total", gate.evicted)
+        out.add("inventory_exporter_connections_refused_total", gate.refused)
+        out.add("inventory_exporter_connections_timed_out_total", gate.timed_out)
+    auth = state.web_config.auth if state.web_config is not None else None
+    if auth is not None:
+        out.add("inventory_exporter_auth_checks_total", auth.checks_run)
+        out.add("inventory_exporter_auth_checks_dropped_total", auth.checks_dropped)
 
 
 async def run_scrape(state: State, request: web.Request, deadline: Deadline | None = None, **kwargs) -> ScrapeResult:

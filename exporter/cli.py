@@ -202,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     app = create_app(state, web_config, args.telemetry_path)
     ssl_context = web_config.ssl_context if web_config else None
-    gate = ConnectionGate(max_connections, args.header_timeout, web_config.peer_check if web_config else None)
+    gate = state.gate = ConnectionGate(max_connections, args.header_timeout, web_config.peer_check if web_config else None)
     return asyncio.run(serve(app, args.listen, ssl_context, grace=DEFAULT_SCRAPE_TIMEOUT + 1, gate=gate,
                              idle_timeout=args.idle_timeout))
 

@@ -157,6 +157,20 @@ METRICS: dict[str, Spec] = {
     "inventory_exporter_config_last_reload_success_timestamp_seconds": _g(
         "Unix time of the last successful config load."
     ),
+    "inventory_exporter_connections_open": _g("HTTP connections open to the exporter (accepted and not yet closed)."),
+    "inventory_exporter_connections_evicted_total": _c(
+        "Idle connections closed to make room for a new one at --web.max-connections."
+    ),
+    "inventory_exporter_connections_refused_total": _c(
+        "Connections closed at once because --web.max-connections were all serving requests."
+    ),
+    "inventory_exporter_connections_timed_out_total": _c(
+        "Connections closed for not sending a request that passed authentication within --web.header-timeout."
+    ),
+    "inventory_exporter_auth_checks_total": _c("bcrypt password checks run (good credentials are remembered, not checked)."),
+    "inventory_exporter_auth_checks_dropped_total": _c(
+        "bcrypt password checks skipped because the client had gone before its turn."
+    ),
     "inventory_exporter_stuck_threads": _g(
         "Probe threads stuck in a blocking call past its caller's deadline (a hung file system, /proc read or "
         f"database); each was replaced, up to {MAX_STUCK_THREADS} (then blocking probes fail at once with reason timeout)."

@@ -34,7 +34,7 @@ from typing import Any, Awaitable, Callable
 import yaml
 from aiohttp import web
 
-from exporter.config import ConfigError
+from exporter.config import ConfigError, expanded_size, read_config_file
 from exporter.web.auth import BasicAuth, hash_problem, parse_basic  # noqa: F401 (parse_basic: re-exported)
 from exporter.web.tls import TLSProblem, build_context
 
@@ -84,14 +84,19 @@ class WebConfig:
     headers: dict[str, str] = field(default_factory=dict)
     peer_check: Callable[[Any], bool] | None = None
     rate_limit: RateLimit | None = None
+    auth: Any = None  # the BasicAuth the middleware checks with (its counters become self-metrics)
 
 
 def load_web_config(path: Path) -> WebConfig:
     """Read and check ``path``; raise ConfigError naming the file, key and reason for every problem."""
     source = str(path)
+    text = read_config_file(path)  # a regular file of at most 1 MiB, else ConfigError
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        if root is not None:
+            expanded_size(root)  # an alias bomb is refused before it is built
+        data = yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError, RecursionError) as exc:
         raise ConfigError([f"{source}: cannot read: {exc}"]) from None
     data = {} if data is None else data
     problems: list[str] = []
@@ -207,7 +212,7 @@ def _client_gone(request: web.Request) -> Callable[[], bool]:
 
 
 def middleware(config: WebConfig) -> Callable:
-    auth = BasicAuth(config.users) if config.users else None
+    auth = config.auth = BasicAuth(config.users) if config.users else None
 
     def refuse(exc: web.HTTPException) -> web.HTTPException:
         exc.headers.update(config.headers)

@@ -92,3 +92,16 @@ async def test_reloading_an_alias_bomb_keeps_the_exporter_answering(tmp_path: Pa
     assert response.status == 500 and "aliases expand" in body and len(body) < 300_000
     assert worst < 0.5, f"/-/healthy took {worst:.3f}s during the reload"
     assert state.config.targets[0].name == "a", "the previous config is kept"
+
+
+def test_the_web_config_is_bounded_the_same_way(tmp_path: Path):
+    from exporter.webconfig import load_web_config
+
+    bomb = tmp_path / "web.yml"
+    bomb.write_text(alias_bomb().replace("targets:\n  - name: a\n    endpoints:", "basic_auth_users:\n  x:"))
+    with pytest.raises(ConfigError, match="aliases expand"):
+        load_web_config(bomb)
+    fifo = tmp_path / "fifo.yml"
+    os.mkfifo(fifo)
+    with pytest.raises(ConfigError, match="not a regular file"):
+        load_web_config(fifo)

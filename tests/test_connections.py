@@ -79,6 +79,10 @@ def test_idle_connections_do_not_starve_an_authenticated_scrape_or_the_probes(tm
             assert "Too many open files" not in text and "EMFILE" not in text
             assert "Too many open files" not in exporter.text()
             assert took < 15, f"the scrape took {took:.1f}s"
+            # the exporter's own metrics say what the idle crowd cost: evictions to stay under the cap
+            open_now = value(text, "inventory_exporter_connections_open")
+            assert open_now is not None and 1 <= open_now <= IDLE_CONNECTIONS + 1
+            assert value(text, "inventory_exporter_connections_evicted_total") >= 1
     finally:
         for sock in held:
             sock.close()

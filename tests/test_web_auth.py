@@ -159,3 +159,16 @@ def test_the_cli_refuses_an_invalid_hash_with_a_clear_error_and_no_traceback(tmp
     assert result.returncode == 1
     assert f"{tmp_path / 'web.yml'}: basic_auth_users.prometheus: expected a bcrypt hash" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+async def test_the_password_checks_show_in_the_exporters_own_metrics(server):
+    session, base, auth = server
+    for i in range(3):
+        async with session.get(base.rstrip("/") + "/-/ready", headers=authorization("prometheus", f"wrong-{i}")) as response:
+            assert response.status == 401
+    async with session.get(base.rstrip("/") + "/metrics", headers=authorization("prometheus", PASSWORD)) as response:
+        text = await response.text()
+    from tests.test_app import value
+
+    assert value(text, "inventory_exporter_auth_checks_total") == auth.checks_run >= 4
+    assert value(text, "inventory_exporter_auth_checks_dropped_total") == auth.checks_dropped

@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector,
 from exporter import __version__, exposition
 from exporter.build import revision
 from exporter.config import Config, ConfigError, load_config
+from exporter.discovery.runner import DiscoveryState, rediscover_forever, with_discovery
 from exporter.config_view import config_yaml
 from exporter.debug import render_debug
 from exporter.httpclient import make_session
@@ -68,6 +69,7 @@ class State:
     reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     web_config: Any = None  # the WebConfig the app serves with (its password checks' counters)
     gate: Any = None  # the ConnectionGate the server listens through (its counters)
+    discovery: DiscoveryState = field(default_factory=DiscoveryState)  # the last discovery run
 
     def reload(self) -> bool:
         """Load the config again; on failure keep the old one and remember why."""
@@ -97,11 +99,16 @@ class State:
         return False
 
     def _reload_done(self, new: Config) -> bool:
-        self.config, self.reload_ok, self.reload_error, self.reload_time = new, True, "", time.time()
-        if self.ctx is not None:
-            self.ctx.config = new
+        self.use(new)
+        self.reload_ok, self.reload_error, self.reload_time = True, "", time.time()
         log.info("config reloaded", extra=fields(file=new.source, targets=len(new.targets)))
         return True
+
+    def use(self, config: Config) -> None:
+        """Probe ``config`` from the next scrape on (a reload, or discovery finding other targets)."""
+        self.config = config
+        if self.ctx is not None:
+            self.ctx.config = config
 
 
 STATE = web.AppKey("state", State)
@@ -155,9 +162,11 @@ async def _resources(app: web.Application):
         loop.add_signal_handler(signal.SIGHUP, lambda: _background(state.reload_async()))
     except (NotImplementedError, RuntimeError, ValueError):
         pass  # not on the main thread (tests) or not supported
+    rediscovery = asyncio.ensure_future(rediscover_forever(lambda: state.discovery, state.use))
     state.ready = True
     yield
     state.ready = False
+    rediscovery.cancel()
     try:
         loop.remove_signal_handler(signal.SIGHUP)
     except (NotImplementedError, RuntimeError, ValueError):
@@ -222,6 +231,18 @@ def exporter_samples(state: State, store: list, started: float) -> None:
     if isinstance(executor, ProbePool):
         out.add("inventory_exporter_stuck_threads", executor.stuck)
     web_samples(state, out)
+    discovery_samples(state.discovery, state.config, out)
+
+
+def discovery_samples(discovery: DiscoveryState, config: Config, out: Samples) -> None:
+    """The last discovery run, when discovery is on: when, how long, what it found, what it could not read."""
+    if not config.discovery.enabled or not discovery.runs:
+        return
+    out.add("inventory_discovery_last_run_timestamp_seconds", discovery.last_run)
+    out.add("inventory_discovery_duration_seconds", discovery.duration)
+    out.add("inventory_discovery_targets", len(discovery.targets))
+    for (source, reason), count in sorted(discovery.error_counts().items()):
+        out.add("inventory_discovery_errors", count, source=source, reason=reason)
 
 
 def web_samples(state: State, out: Samples) -> None:
@@ -350,7 +371,8 @@ async def landing_body(state: State, request: web.Request, lang: str) -> str:
     deadline = Deadline(LANDING_TIMEOUT)
     probes = deadline.capped(LANDING_TIMEOUT - REPORT_SECONDS)
     result = await run_scrape(state, request, deadline=probes, host_probes=state.host_probes)
-    build = functools.partial(render_landing, state.config, result, lang)
+    errors = state.discovery.errors if state.config.discovery.enabled else []
+    build = functools.partial(render_landing, state.config, result, lang, errors)
     try:
         body = await state.ctx.blocking(deadline, build)
     except TimeoutError:  # PoolExhausted included
@@ -371,8 +393,8 @@ def stuck_notice(executor: object, lang: str) -> str:
     return f'<p class="stuck"><strong>⚠ {html.escape(STUCK_NOTICE[lang].format(n=stuck))}</strong></p>\n' if stuck else ""
 
 
-def render_landing(config: Config, result: ScrapeResult, lang: str) -> str:
-    report = build_report(config, result.store, result.diagnoses, result.host_diagnosis)
+def render_landing(config: Config, result: ScrapeResult, lang: str, discovery_errors: list = ()) -> str:
+    report = build_report(config, result.store, result.diagnoses, result.host_diagnosis, discovery_errors)
     return render_html_body(report, lang)
 
 
@@ -383,7 +405,18 @@ def page_lang(query_lang: str | None, accept_language: str) -> str:
     return from_accept_language(accept_language)
 
 
-def state_from_file(config_file: Path | None, timeout_offset: float, default: Callable[[], Config]) -> State:
-    """Build the app state; raise ConfigError when the file is bad."""
-    loader = (lambda: load_config(config_file)) if config_file is not None else default
-    return State(config=loader(), config_file=config_file, loader=loader, timeout_offset=timeout_offset)
+def state_from_file(
+    config_file: Path | None, timeout_offset: float, default: Callable[[], Config],
+    overrides: Callable[[Config], Config] = lambda config: config,
+) -> State:
+    """Build the app state; raise ConfigError when the file is bad. Loading (at start and on each
+    reload) runs discovery too when the config enables it, with ``overrides`` (the --discovery.*
+    flags) applied first."""
+    discovery = DiscoveryState()
+
+    def loader() -> Config:
+        base = load_config(config_file) if config_file is not None else default()
+        return with_discovery(overrides(base), discovery)
+
+    return State(config=loader(), config_file=config_file, loader=loader, timeout_offset=timeout_offset,
+                 discovery=discovery)

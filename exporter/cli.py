@@ -23,6 +23,7 @@ from exporter.web.connections import (
     DEFAULT_HEADER_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DESCRIPTOR_RESERVE, ConnectionGate,
     connection_cap, raise_descriptor_limit,
 )
+from exporter.discovery.flags import add_discovery_flags, overrides_from
 from exporter.webconfig import load_web_config
 
 DEFAULT_LISTEN = ":9731"
@@ -68,7 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="inventory-exporter",
         description="Prometheus exporter for the smart-inventory stack (Next.js + Prisma/SQLite + nginx). "
-        "Run 'inventory-exporter diagnose --help' for the one-shot diagnosis report.",
+        "Run 'inventory-exporter diagnose --help' for the one-shot diagnosis report, "
+        "'inventory-exporter discover --help' for what discovery finds on this host.",
     )
     parser.add_argument("--config.file", dest="config_file", type=Path, help="YAML config (default: embedded default)")
     parser.add_argument("--config.check", dest="config_check", action="store_true", help="validate the config and exit")
@@ -92,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--timeout-offset", dest="timeout_offset", type=float, default=0.5, help="seconds subtracted from Prometheus's scrape timeout (default 0.5)")
     parser.add_argument("--log.level", dest="log_level", choices=logs.LEVELS, default="info")
     parser.add_argument("--log.format", dest="log_format", choices=("logfmt", "json"), default="logfmt")
+    add_discovery_flags(parser)
     parser.add_argument("--version", action=PrintVersion, help="print the version and source revision, then exit")
     return parser
 
@@ -158,12 +161,16 @@ def main(argv: list[str] | None = None) -> int:
         from exporter.diagnose_cli import main as diagnose_main
 
         return diagnose_main(argv[1:])
+    if argv[:1] == ["discover"]:
+        from exporter.discover_cli import main as discover_main
+
+        return discover_main(argv[1:])
     args = build_parser().parse_args(argv)
     logs.setup(args.log_level, args.log_format)
     if args.config_check and args.config_file is not None and not config_check.passes(args.config_file):
         return 1  # every error and warning printed, in file order
     try:
-        state = state_from_file(args.config_file, args.timeout_offset, default_config)
+        state = state_from_file(args.config_file, args.timeout_offset, default_config, overrides_from(args))
     except ConfigError as exc:
         print(f"inventory-exporter: invalid config:\n{exc}", file=sys.stderr)
         return 1

@@ -49,6 +49,10 @@ class Target:
     env_vars: tuple[str, ...] = ("DATABASE_URL", "PORT")
     db_query: str = "SELECT count(*) FROM sqlite_master"
     allow_outside_project: bool = False  # may the database path leave project_dir?
+    proxy_host: str | None = None  # the Host header sent to proxy_url (nginx picks the server by it)
+    # Filled in by discovery, never by a config file:
+    origins: tuple[tuple[str, str], ...] = ()  # (key, where its value came from), e.g. ("app_url", "pid 42 (next-server)")
+    upstream_mismatch: Any = None  # exporter.discovery.model.Mismatch: nginx proxies to a port where the app is not
 
     @property
     def app_host(self) -> str:
@@ -79,6 +83,21 @@ class NpmRegistryConfig:
     refresh_interval: float = 6 * 3600.0
 
 
+DEFAULT_NGINX_CONFIG = Path("/etc/nginx/nginx.conf")
+DEFAULT_UNIT_PATHS = tuple(Path(p) for p in ("/etc/systemd/system", "/run/systemd/system", "/lib/systemd/system",
+                                              "/usr/lib/systemd/system"))
+
+
+@dataclass(frozen=True)
+class DiscoveryConfig:
+    """Finding the Next.js apps and their nginx fronts on the host (exporter.discovery)."""
+
+    enabled: bool = False
+    interval: float = 60.0
+    nginx_config: Path = DEFAULT_NGINX_CONFIG
+    systemd_unit_paths: tuple[Path, ...] = DEFAULT_UNIT_PATHS
+
+
 @dataclass(frozen=True)
 class Config:
     targets: tuple[Target, ...]
@@ -87,6 +106,7 @@ class Config:
     npm_registry: NpmRegistryConfig = field(default_factory=NpmRegistryConfig)
     max_concurrency: int = 64
     source: str = "<embedded default>"
+    discovery: DiscoveryConfig = field(default_factory=DiscoveryConfig)
 
     def target(self, name: str) -> Target | None:
         for target in self.targets:
@@ -96,9 +116,10 @@ class Config:
 
 
 def default_config(cwd: Path | None = None) -> Config:
-    """The embedded default: the incident's stack on this machine."""
-    target = Target(name=DEFAULT_TARGET_NAME, project_dir=(cwd or Path.cwd()).resolve())
-    return Config(targets=(target,), dns=DnsConfig(names=_default_dns_names(("localhost",))))
+    """The embedded default: no target written by hand, the apps and fronts that discovery finds on
+    this machine (``cwd`` is not a project: the exporter's working directory belongs to nobody)."""
+    return Config(targets=(), dns=DnsConfig(names=_default_dns_names(("localhost",))),
+                  discovery=DiscoveryConfig(enabled=True))
 
 
 def _default_dns_names(names: tuple[str, ...]) -> tuple[str, ...]:
@@ -180,6 +201,20 @@ def _path(value: Any) -> Path:
     return Path(os.path.expanduser(value))
 
 
+def _host_header(value: Any) -> str:
+    host = _str(value)
+    if not host or any(c.isspace() or c in "/@" for c in host) or len(host) > 253:
+        raise ValueError(f"{host!r} is not a host name")
+    return host
+
+
+def _interval(value: Any) -> float:
+    seconds = parse_duration(value)
+    if seconds < 1:
+        raise ValueError("the discovery interval must be at least 1s")
+    return seconds
+
+
 def _positive_int(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError("expected a whole number of at least 1")
@@ -239,6 +274,7 @@ TARGET_KEYS: dict[str, Key] = {
     "env_vars": Key(_list_of(_str)),
     "db_query": Key(_str),
     "allow_outside_project": Key(_bool),
+    "proxy_host": Key(_host_header),
 }
 DNS_KEYS = {
     "names": Key(_list_of(_str)),
@@ -247,13 +283,20 @@ DNS_KEYS = {
     "include_hostname": Key(_bool),
 }
 HOST_KEYS = {"mountpoints": Key(_list_of(_str))}
+DISCOVERY_KEYS = {
+    "enabled": Key(_bool),
+    "interval": Key(_interval),
+    "nginx_config": Key(_path),
+    "systemd_unit_paths": Key(_list_of(_path)),
+}
 NPM_KEYS = {"enabled": Key(_bool), "url": Key(_http_url), "refresh_interval": Key(parse_duration)}
 TOP_KEYS = {
-    "targets": Key(lambda v: v, required=True),
+    "targets": Key(lambda v: v),  # required unless discovery is enabled
     "dns": Key(lambda v: v),
     "host": Key(lambda v: v),
     "npm_registry": Key(lambda v: v),
     "max_concurrency": Key(_positive_int),
+    "discovery": Key(lambda v: v),
 }
 
 
@@ -287,7 +330,7 @@ class _Reader:
             if key not in keys:
                 self.problem(key_node, path, "unknown key" + _suggest(key, keys))
                 continue
-            if key in ("targets", "dns", "host", "npm_registry") and keys is TOP_KEYS:
+            if key in ("targets", "dns", "host", "npm_registry", "discovery") and keys is TOP_KEYS:
                 values[key] = value_node  # parsed by the caller, node by node
                 continue
             item = getattr(keys[key].parse, "item", None)
@@ -360,7 +403,12 @@ def parse_config(text: str, source: str = "<string>") -> Config:
     except ValueError as exc:
         raise ConfigError([f"{source}: invalid YAML: {exc}"]) from None
     top = reader.mapping(root, "", TOP_KEYS)
-    targets = _targets(reader, top.get("targets"))
+    discovery_cfg = DiscoveryConfig(**_section(reader, top.get("discovery"), "discovery", DISCOVERY_KEYS))
+    if "targets" in top or not discovery_cfg.enabled:
+        required = not discovery_cfg.enabled and isinstance(root, yaml.MappingNode)  # else already reported
+        targets = _targets(reader, top.get("targets"), required=required)
+    else:
+        targets = []
     dns = _section(reader, top.get("dns"), "dns", DNS_KEYS)
     include_hostname = dns.pop("include_hostname", True)
     dns_cfg = DnsConfig(**dns)
@@ -377,6 +425,7 @@ def parse_config(text: str, source: str = "<string>") -> Config:
         npm_registry=npm_cfg,
         max_concurrency=top.get("max_concurrency", 64),
         source=source,
+        discovery=discovery_cfg,
     )
 
 
@@ -390,8 +439,11 @@ def _section(reader: _Reader, node: yaml.Node | None, where: str, keys: dict[str
     return {} if node is None else reader.mapping(node, where, keys)
 
 
-def _targets(reader: _Reader, node: yaml.Node | None) -> list[Target]:
-    if node is None:
+def _targets(reader: _Reader, node: yaml.Node | None, required: bool = True) -> list[Target]:
+    if node is None and required:
+        reader.problem(None, "targets", "required key is missing (or enable discovery: {enabled: true})")
+        return []
+    if node is None or (not required and isinstance(node, yaml.SequenceNode) and not node.value):
         return []
     if not isinstance(node, yaml.SequenceNode) or not node.value:
         reader.problem(node, "targets", "expected a non-empty list of targets")

@@ -30,8 +30,8 @@ DURATION_KEYS = frozenset(
     for table in (TOP_KEYS, TARGET_KEYS, DNS_KEYS, HOST_KEYS, NPM_KEYS)
     for name, key in table.items()
     if key.parse is parse_duration
-)
-SKIPPED_FIELDS = frozenset({"source"})
+) | {"interval"}
+SKIPPED_FIELDS = frozenset({"source", "origins", "upstream_mismatch"})  # not keys of the file
 UNITS = (("d", 86400.0), ("h", 3600.0), ("m", 60.0), ("s", 1.0))
 
 

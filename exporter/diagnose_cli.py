@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import NoReturn
 
 from exporter.config import Config, ConfigError, default_config, load_config, parse_duration
+from exporter.discovery.flags import add_discovery_flags, overrides_from
+from exporter.discovery.runner import DiscoveryState, with_discovery
 from exporter.httpclient import make_session
 from exporter.lang import LANGS, normalize_lang
 from exporter.pool import ProbePool
@@ -84,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--config.file", dest="config_file", type=Path, metavar="FILE",
-                        help="YAML config file (default: the embedded default, project dir = current directory)")
+                        help="YAML config file (default: the embedded default: the apps discovery finds on this host)")
     parser.add_argument("--format", choices=tuple(RENDERERS), default="text",
                         help="output format: text, markdown or json (JSON Schema: docs/diagnose.schema.json) (default: text)")
     parser.add_argument("--lang", type=lang_arg, default="en", metavar="LANG",
@@ -92,24 +94,25 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--timeout", type=timeout_arg, default=timeout_arg(DEFAULT_TIMEOUT), metavar="DURATION",
                         help=f"time for the whole diagnosis, as in the config: 5s, 500ms, 2m or bare seconds; "
                         f"greater than zero, at most 1h (default: {DEFAULT_TIMEOUT})")
+    add_discovery_flags(parser, interval=False)
     return parser
 
 
-async def diagnose_once(config: Config, timeout: float) -> Report:
+async def diagnose_once(config: Config, timeout: float, discovery_errors: list = ()) -> Report:
     """Probe every target once under ``timeout``: a probe stuck in a blocking call reads as timeout."""
     executor = ProbePool(PROBE_THREADS)
     session = make_session()
     ctx = ProbeContext(session=session, executor=executor, config=config)
     try:
         result = await scrape(config, ctx, Deadline(timeout))
-        return build_report(config, result.store, result.diagnoses, result.host_diagnosis)  # reads no file
+        return build_report(config, result.store, result.diagnoses, result.host_diagnosis, discovery_errors)  # reads no file
     finally:
         ctx.close()
         await session.close()
         executor.shutdown(wait=False, cancel_futures=True)  # daemon threads: a stuck one cannot hold the exit
 
 
-def run_bounded(config: Config, timeout: float) -> Report | None:
+def run_bounded(config: Config, timeout: float, discovery_errors: list = ()) -> Report | None:
     """``diagnose_once`` on a loop of its own, given up EXIT_MARGIN after ``timeout`` (None then).
 
     Not ``asyncio.run``: it joins the loop's resolver threads (the system DNS probe's getaddrinfo)
@@ -119,7 +122,7 @@ def run_bounded(config: Config, timeout: float) -> Report | None:
     resolver = ThreadPoolExecutor(thread_name_prefix=RESOLVER_THREADS)
     loop.set_default_executor(resolver)
     try:
-        return loop.run_until_complete(asyncio.wait_for(diagnose_once(config, timeout), timeout + EXIT_MARGIN))
+        return loop.run_until_complete(asyncio.wait_for(diagnose_once(config, timeout, discovery_errors), timeout + EXIT_MARGIN))
     except TimeoutError:
         return None
     finally:
@@ -146,11 +149,13 @@ def exit_promptly(code: int) -> None:
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     try:
-        config = load_config(args.config_file) if args.config_file else default_config()
+        base = load_config(args.config_file) if args.config_file else default_config()
+        discovery = DiscoveryState()
+        config = with_discovery(overrides_from(args)(base), discovery)
     except ConfigError as exc:
         print(f"inventory-exporter: invalid config:\n{exc}", file=sys.stderr)
         return EXIT_INVALID_CONFIG
-    report = run_bounded(config, args.timeout)
+    report = run_bounded(config, args.timeout, discovery.errors)
     if report is None:
         print(f"inventory-exporter diagnose: no report within --timeout {args.timeout:g}s", file=sys.stderr)
         code = EXIT_CRITICAL

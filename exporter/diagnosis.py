@@ -7,6 +7,8 @@ Prometheus stores, and alert rules can say the same thing.
 Root cause decision order (first match wins; a cascade shows as one cause):
 
 1. ``port_conflict``: the app port is held by a process that is not the app.
+   ``proxy_upstream_misconfigured`` comes next when discovery found nginx proxying to an empty port
+   while the same project's app listens on another (``proxy_upstream_wrong_port``).
 2. ``app_not_listening``: nothing accepts connections on the app port.
 3. ``app_unresponsive``: the port accepts, but the endpoints time out (or nginx logs upstream time-outs).
 4. ``database_unavailable``: the database is missing, locked, corrupt or unreadable (the app
@@ -245,6 +247,18 @@ def _upstream_log(reasons: tuple[str, ...]):
 NOT_A_VERDICT_ON_PRESENCE = ("timeout", "not_regular_file")
 
 
+def _upstream_wrong_port(f: Facts):
+    """Discovery paired a site whose upstream port is empty with its project's app listening elsewhere."""
+    if f.get("inventory_probe_success", probe="upstream_mismatch") is None:
+        return False
+    rows = f.all("inventory_discovery_upstream_mismatch_info")
+    if not rows:
+        return None
+    labels = rows[0][0]
+    return {"nginx": f"{labels['nginx_source']} {labels['proxy_pass']}", "nothing_on": labels["expected_port"],
+            "app_listens_on": f"{labels['app_port']} (pid {labels['app_pid']})", "why_paired": labels["inference"]}
+
+
 def _db_missing(f: Facts):
     exists = f.get("inventory_db_file_exists")
     if exists is None or f.failure("database") in NOT_A_VERDICT_ON_PRESENCE:
@@ -444,6 +458,11 @@ TARGET_CHECKS: tuple[Check, ...] = (
     Check("proxy_upstream_refused", "critical", "nginx logs refused upstream connections", "Nginx 日志显示上游连接被拒绝",
           ("sudo tail -n 50 {nginx_error_log}", "ss -tln 'sport = :{port}'"),
           _upstream_log(("connection_refused", "no_live_upstreams"))),
+    Check("proxy_upstream_wrong_port", "critical", "nginx proxies to a port where the app is not listening",
+          "Nginx 代理到了应用未监听的端口",
+          ("sudoedit {nginx_file}   # line {nginx_line}: {proxy_pass} -> {proxy_pass_fixed}",
+           "sudo nginx -t && sudo systemctl reload nginx", "curl -I {proxy_url}"),
+          _upstream_wrong_port),
     Check("database_missing", "critical", "The SQLite database file is missing", "SQLite 数据库文件不存在",
           ("ls -l {project_dir}/db/", "grep DATABASE_URL {project_dir}/.env", "npx prisma db push   # recreates the schema"),
           _db_missing),
@@ -597,6 +616,8 @@ def root_cause(active: set[str], facts: Facts) -> str:
     """The decision order of the module docstring."""
     if "port_conflict" in active:
         return "port_conflict"
+    if "proxy_upstream_wrong_port" in active:
+        return "proxy_upstream_misconfigured"
     if "app_not_listening" in active:
         return "app_not_listening"
     recent_timeouts = bool(live_log_counts(facts, ("timed_out",)))

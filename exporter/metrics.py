@@ -140,6 +140,14 @@ METRICS: dict[str, Spec] = {
         "mirrors the incident report's high/medium/low priorities (host findings have an empty target).",
         T, "check", "severity",
     ),
+    "inventory_target_info": _g(
+        "Where the target came from: source=config (written by hand) or discovery (found on the host).", T, "source"
+    ),
+    "inventory_discovery_upstream_mismatch_info": _g(
+        "nginx proxies to a port where nothing listens while the same project's app listens on app_port: the nginx "
+        "line (nginx_source), the directive, the app's pid, and why the site and the app are taken for one project.",
+        T, "nginx_source", "proxy_pass", "expected_port", "app_port", "app_pid", "inference"
+    ),
     "inventory_up_since_timestamp_seconds": _g(
         "Unix time since which the target's live probes have passed (the nginx front answers < 500; without a "
         "front, the app port and its endpoints answer); absent while they fail. Log evidence older than this "
@@ -156,6 +164,13 @@ METRICS: dict[str, Spec] = {
     "inventory_exporter_config_last_reload_successful": _g("1 if the last config (re)load succeeded."),
     "inventory_exporter_config_last_reload_success_timestamp_seconds": _g(
         "Unix time of the last successful config load."
+    ),
+    "inventory_discovery_last_run_timestamp_seconds": _g("Unix time discovery last ran (at start, on reload and every discovery.interval)."),
+    "inventory_discovery_duration_seconds": _g("How long the last discovery run took."),
+    "inventory_discovery_targets": _g("Targets the last discovery run found (beside the configured ones)."),
+    "inventory_discovery_errors": _g(
+        "What the last discovery run could not read, by source (processes, nginx, systemd, pm2) and reason "
+        "(permission_denied, not_found, parse_error, ...).", "source", "reason"
     ),
     "inventory_exporter_connections_open": _g("HTTP connections open to the exporter (accepted and not yet closed)."),
     "inventory_exporter_connections_evicted_total": _c(

@@ -8,13 +8,14 @@ from __future__ import annotations
 import html
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from exporter.config import Config, Target
 from exporter.diagnosis import CAUSE_TEXT, SEVERITIES, THRESHOLDS, Diagnosis, Facts, Finding
 from exporter.lang import LANGS  # noqa: F401  (the report's languages, re-exported)
+from exporter.origins import LABELS, error_lines, nothing_found_lines, origin_dict, origin_text
 from exporter.redact import redact
 
 PRIORITY = {
@@ -123,7 +124,21 @@ def fix_context(target: Target, facts: Facts | None = None) -> dict[str, str]:
         project_dir=project,
         log_file=str(log_file or f"{project}/dev.log"),
         db_path=str(db or f"{project}/db/custom.db"),
+        **_mismatch_context(target),
     )
+
+
+def _mismatch_context(target: Target) -> dict[str, str]:
+    """The nginx line to change and the port to put there, when discovery found nginx pointing elsewhere."""
+    mismatch = target.upstream_mismatch
+    if mismatch is None:
+        return {}
+    path, _, line = mismatch.nginx_source.rpartition(":")
+    if not path.startswith("/"):
+        path = f"/etc/nginx/{path}"
+    return {"nginx_file": path, "nginx_line": line, "app_real_port": str(mismatch.app_port),
+            "proxy_pass": mismatch.proxy_pass, "proxy_pass_fixed": mismatch.proxy_pass.replace(
+                str(mismatch.expected_port), str(mismatch.app_port))}
 
 
 @dataclass
@@ -132,6 +147,7 @@ class Report:
     targets: list[tuple[Target, Diagnosis, Facts]]
     host: Diagnosis | None
     host_facts: Facts
+    discovery_errors: list = field(default_factory=list)  # what discovery could not read (exporter.discovery.model)
 
     def exit_code(self) -> int:
         severities = {f.severity for _, d, _ in self.targets for f in d.findings}
@@ -143,13 +159,20 @@ class Report:
         return 1 if "warning" in severities or unchecked else 0
 
 
-def build_report(config: Config, store: list, diagnoses: list[Diagnosis], host: Diagnosis | None) -> Report:
+def build_report(
+    config: Config, store: list, diagnoses: list[Diagnosis], host: Diagnosis | None, discovery_errors: list = (),
+) -> Report:
     by_name = {t.name: t for t in config.targets}
     grouped: dict[str, list] = {}
     for row in store:
         grouped.setdefault(row[1].get("target", ""), []).append(row)
     rows = [(by_name[d.target], d, Facts(grouped.get(d.target, []), d.target)) for d in diagnoses if d.target in by_name]
-    return Report(time.time(), rows, host, Facts(grouped.get("", []), ""))
+    return Report(time.time(), rows, host, Facts(grouped.get("", []), ""), list(discovery_errors))
+
+
+def _preamble(report: Report, lang: str) -> list[str]:
+    """What discovery could not read, and what to do when there is no target at all."""
+    return error_lines(report.discovery_errors, lang) + ([] if report.targets else nothing_found_lines(lang))
 
 
 def _status(diagnosis: Diagnosis, words: dict[str, str]) -> str:
@@ -217,6 +240,7 @@ def render_markdown(report: Report, lang: str = "en", heading: str = "#") -> str
     w = WORDS[lang]
     lines = [f"{heading} {w['title']}", "", f"**{w['generated']}**: {time.strftime('%Y-%m-%d %H:%M:%S %z', time.localtime(report.generated))}", ""]
     lines += [f"{heading}# 📋 {w['summary']}", ""]
+    lines += [f"> {line}" for line in _preamble(report, lang)] + ([""] if _preamble(report, lang) else [])
     for target, diagnosis, _ in report.targets:
         lines.append(f"- **{target.name}** ({target.app_url}): {_status(diagnosis, w)}: `{diagnosis.cause}`: {_cause_text(diagnosis.cause, lang)}")
     if report.host:
@@ -224,7 +248,8 @@ def render_markdown(report: Report, lang: str = "en", heading: str = "#") -> str
         lines.append(f"- **{w['host']}**: " + (f"{count} 个问题" if lang == "zh-CN" else f"{count} finding(s)"))
     for target, diagnosis, facts in report.targets:
         context = fix_context(target, facts)
-        lines += ["", f"{heading}# 🎯 {w['target']}: {target.name}", "", f"**{w['cause']}**: `{diagnosis.cause}`: {_cause_text(diagnosis.cause, lang)}", ""]
+        lines += ["", f"{heading}# 🎯 {w['target']}: {target.name}", "", f"**{w['cause']}**: `{diagnosis.cause}`: {_cause_text(diagnosis.cause, lang)}", "",
+                  f"*{LABELS[lang]['from']}*: {origin_text(target, lang)}", ""]
         lines += _markdown_findings(diagnosis.findings, context, lang, heading)
         lines += ["", f"{heading}## 📋 {w['checklist']}", ""]
         lines += [f"- {line}" for line in _checklist_lines(report, facts, lang)]
@@ -252,10 +277,12 @@ def _markdown_findings(findings: list[Finding], context: dict[str, str], lang: s
 def render_text(report: Report, lang: str = "en") -> str:
     w = WORDS[lang]
     out = [w["title"], "=" * 40, f"{w['generated']}: {time.strftime('%Y-%m-%d %H:%M:%S %z', time.localtime(report.generated))}", ""]
+    out += _preamble(report, lang) + ([""] if _preamble(report, lang) else [])
     for target, diagnosis, facts in report.targets:
         context = fix_context(target, facts)
         out += [f"{w['target']}: {target.name} ({target.app_url})  {_status(diagnosis, w)}",
-                f"  {w['cause']}: {diagnosis.cause}: {_cause_text(diagnosis.cause, lang)}"]
+                f"  {w['cause']}: {diagnosis.cause}: {_cause_text(diagnosis.cause, lang)}",
+                f"  {LABELS[lang]['from']}: {origin_text(target, lang)}"]
         out += _text_findings(diagnosis.findings, context, lang)
         out += [f"  {w['checklist']}:"] + [f"    {line}" for line in _checklist_lines(report, facts, lang)]
         out.append("")
@@ -304,6 +331,7 @@ def _target_dict(report: Report, target: Target, diagnosis: Diagnosis, facts: Fa
         "finding_counts": {s: sum(f.severity == s for f in diagnosis.findings) for s in SEVERITIES},
         "findings": [_finding_dict(f, context, lang) for f in diagnosis.findings],
         "checklist": [{"id": i.id, "item": i.text, "ok": i.ok} for i in _checklist(report, facts, lang)],
+        "origin": origin_dict(target),
     }
 
 
@@ -321,6 +349,7 @@ def report_dict(report: Report, lang: str = "en") -> dict[str, Any]:
         "worst_severity": _worst(every),
         "targets": [_target_dict(report, t, d, f, lang) for t, d, f in report.targets],
         "host": [_finding_dict(f, host_context, lang) for f in host_findings],
+        "discovery_errors": [{"source": e.source, "reason": e.reason, "detail": e.detail} for e in report.discovery_errors],
     }
 
 
@@ -334,7 +363,7 @@ SEVERITY_COLOUR = {"critical": "#c62828", "warning": "#f9a825", "info": "#2e7d32
 def render_html_body(report: Report, lang: str = "en") -> str:
     """The live diagnosis for the landing page: plain HTML, readable without JavaScript."""
     w, e = WORDS[lang], html.escape
-    parts = []
+    parts = [f'<p class="discovery">{e(line)}</p>' for line in _preamble(report, lang)]
     for target, diagnosis, facts in report.targets:
         context = fix_context(target, facts)
         colour = {"none": "#2e7d32", "not_checked": "#757575"}.get(diagnosis.cause, "#c62828")
@@ -343,6 +372,7 @@ def render_html_body(report: Report, lang: str = "en") -> str:
             f'<small>{e(target.app_url)}</small> {e(_status(diagnosis, w))}</h2>'
             f'<p class="cause" style="border-left:6px solid {colour};padding-left:8px">'
             f'<strong>{e(w["cause"])}:</strong> <code>{e(diagnosis.cause)}</code>: {e(_cause_text(diagnosis.cause, lang))}</p>'
+            f'<p class="origin"><small>{e(LABELS[lang]["from"])}: {e(origin_text(target, lang))}</small></p>'
             + _html_findings(diagnosis.findings, context, lang)
             + f'<details><summary>{e(w["checklist"])}</summary><ul>'
             + "".join(f"<li>{e(line)}</li>" for line in _checklist_lines(report, facts, lang))

@@ -58,6 +58,7 @@ async def probe_target(target: Target, ctx: ProbeContext, store: list, deadline:
     dl = deadline.capped(target.timeout)
     probes = [(name, p.fn) for name, p in TARGET_PROBES.items() if p.applies(target)]
     started = time.time()
+    out.add("inventory_target_info", 1, source="discovery" if target.origins else "config")
     outcomes = await asyncio.gather(*(run_probe(name, fn, target, ctx, out, dl) for name, fn in probes))
     result.outcomes = dict(zip((name for name, _ in probes), outcomes))
     track_recovery(target.name, ctx, out, started)

@@ -15,6 +15,7 @@ from exporter.config import (
     DNS_KEYS,
     HOST_KEYS,
     NPM_KEYS,
+    DISCOVERY_KEYS,
     TARGET_KEYS,
     TOP_KEYS,
     Config,
@@ -288,8 +289,9 @@ def test_the_example_config_loads():
 
 @pytest.mark.parametrize(
     ("section", "keys"),
-    [(None, TOP_KEYS), ("targets", TARGET_KEYS), ("dns", DNS_KEYS), ("host", HOST_KEYS), ("npm_registry", NPM_KEYS)],
-    ids=["top-level", "targets", "dns", "host", "npm_registry"],
+    [(None, TOP_KEYS), ("targets", TARGET_KEYS), ("dns", DNS_KEYS), ("host", HOST_KEYS), ("npm_registry", NPM_KEYS),
+     ("discovery", DISCOVERY_KEYS)],
+    ids=["top-level", "targets", "dns", "host", "npm_registry", "discovery"],
 )
 def test_the_example_config_sets_every_key_of_each_section(section, keys):
     document = yaml.safe_load(EXAMPLE.read_text())
@@ -306,7 +308,7 @@ def test_every_key_in_the_example_config_comes_after_a_comment():
         match = re.match(r"^\s*(?:-\s+)?([a-z_]+):", line)
         if match and previous.strip().lstrip("- ").startswith("#"):
             documented.add(match.group(1))
-    every_key = set(TOP_KEYS) | set(TARGET_KEYS) | set(DNS_KEYS) | set(HOST_KEYS) | set(NPM_KEYS)
+    every_key = set(TOP_KEYS) | set(TARGET_KEYS) | set(DNS_KEYS) | set(HOST_KEYS) | set(NPM_KEYS) | set(DISCOVERY_KEYS)
     assert every_key - documented == set()
 
 
@@ -362,6 +364,8 @@ PLAUSIBLE = {
     "timeout": duration, "refresh_interval": duration,
     "app_process_names": strings, "env_vars": strings, "names": strings, "mountpoints": strings,
     "db_query": st.text(max_size=12), "allow_outside_project": st.booleans(),
+    "proxy_host": st.one_of(st.sampled_from(["shop.example", "a b", ""]), st.text(max_size=8)),
+    "interval": duration, "nginx_config": path, "systemd_unit_paths": st.lists(path, max_size=2),
     "resolvers": st.lists(
         st.one_of(st.sampled_from(["system", "127.0.0.1:53", "[::1]:53", "::1", "h:53"]), st.text(max_size=10)),
         max_size=3,

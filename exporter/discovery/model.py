@@ -72,3 +72,16 @@ class Findings:
     sites: list[NginxSite] = field(default_factory=list)
     units: list[ServiceUnit] = field(default_factory=list)
     errors: list[DiscoveryError] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """nginx proxies to a port where nothing listens, while the same project's app listens on another."""
+
+    nginx_source: str  # "sites-enabled/inventory:14": the line to change
+    proxy_pass: str  # "proxy_pass http://127.0.0.1:3001"
+    expected_port: int  # where nginx sends requests
+    app_port: int  # where the app really listens
+    app_pid: int
+    app_process: str
+    inference: str  # why the site and the app are taken for one project

@@ -22,6 +22,7 @@ from exporter.probes.port import probe_port
 from exporter.probes.prisma import probe_prisma
 from exporter.probes.proxy import probe_proxy
 from exporter.probes.proxy_log import probe_proxy_log
+from exporter.probes.upstream_mismatch import probe_upstream_mismatch
 from exporter.probes.webpack_cache import probe_webpack_cache
 
 
@@ -50,6 +51,7 @@ TARGET_PROBES: dict[str, TargetProbe] = {
     "files": TargetProbe(probe_files, _has_project),
     "webpack_cache": TargetProbe(probe_webpack_cache, _has_project),
     "logs": TargetProbe(probe_logs, lambda t: t.log_file is not None),
+    "upstream_mismatch": TargetProbe(probe_upstream_mismatch, lambda t: t.upstream_mismatch is not None),
 }
 
 HOST_PROBES: dict[str, ProbeFn] = {

@@ -16,7 +16,9 @@ from exporter.probing import Deadline, Outcome, ProbeContext
 async def probe_proxy(target: Target, ctx: ProbeContext, out: Samples, deadline: Deadline) -> Outcome:
     assert target.proxy_url
     try:
-        status, _, phases = await timed_get(ctx.session, target.proxy_url, deadline.remaining(), ctx.http_body_limit)
+        status, _, phases = await timed_get(
+            ctx.session, target.proxy_url, deadline.remaining(), ctx.http_body_limit, target.proxy_host
+        )
     except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
         out.add("inventory_proxy_up", 0)
         out.add("inventory_proxy_status_code", 0)

@@ -1,0 +1,222 @@
+"""nginx discovery on real layouts: every layout is accepted by the real nginx (``nginx -t``) unless
+it holds what nginx itself refuses, one is served by a real nginx and reached as discovered, and
+one is read by an unprivileged child (uid 65534) that cannot read a root-only include."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import shutil
+import ssl
+import tempfile
+from pathlib import Path
+
+import pytest
+import trustme
+
+from exporter.discovery import nginx_conf
+from exporter.discovery.model import DiscoveryError, NginxSite
+from exporter.discovery.nginx import discover_sites
+from tests.conftest import free_port
+from tests.discovery.nginx_layouts import Layout
+from tests.support.stack import start_app
+
+HTTP_LOGS = """
+log_format main_fmt escape=json '{"remote":"$remote_addr",' '"status":$status}';
+access_log logs/http-access.log;
+error_log logs/http-error.log warn;
+"""
+
+
+def tls_files(layout: Layout, *names: str) -> tuple[trustme.CA, Path, Path]:
+    ca = trustme.CA()
+    cert = ca.issue_cert(*names)
+    cert_path, key_path = layout.prefix / "cert.pem", layout.prefix / "key.pem"
+    cert.cert_chain_pems[0].write_to_path(str(cert_path))
+    cert.private_key_pem.write_to_path(str(key_path))
+    return ca, cert_path, key_path
+
+
+def debian_layout(prefix: Path) -> Layout:
+    """conf.d (upstreams, a server whose proxy_pass is in an included snippet), linked sites (an
+    upstream, several server_names, listen 443-style ssl), a regular file in sites-enabled with a
+    variable, a unix socket and remote backends, and a site that is not enabled."""
+    layout = Layout(prefix, http=HTTP_LOGS)
+    _, cert, key = tls_files(layout, "shop.example")
+    layout.write("conf.d/upstreams.conf", """
+        upstream inventory {
+            server 127.0.0.1:3001 weight=1 max_fails=3;
+            server unix:/run/inventory.sock backup;
+            keepalive 8;
+        }
+        upstream remote {
+            server 192.0.2.10:80;
+        }
+    """)
+    layout.write("conf.d/admin.conf", """
+        server {
+            listen 127.0.0.1:8083;
+            server_name admin.example;
+            location / {
+                include snippets/app-*.conf;
+            }
+        }
+    """)
+    layout.write("snippets/app-proxy.conf", """
+        proxy_set_header Host $host;
+        proxy_pass http://127.0.0.1:3005;
+    """)
+    layout.site("inventory", """
+        server {
+            listen 8081;
+            listen [::]:8081;
+            server_name _ inventory.example.com www.inventory.example.com;
+            access_log logs/inventory-access.log main_fmt;
+            error_log logs/inventory-error.log warn;
+            root /srv/inventory/public;
+            location / {
+                proxy_pass http://inventory;
+            }
+            location /_next/static/ {
+                alias /srv/inventory/.next/static/;
+            }
+        }
+    """)
+    layout.site("shop-tls", f"""
+        server {{
+            listen 127.0.0.1:8443 ssl;
+            server_name *.shop.example ~^shop\\d+\\.example$ shop.example;
+            ssl_certificate {cert};
+            ssl_certificate_key {key};
+            location / {{
+                proxy_pass http://localhost:3002/;
+            }}
+            location /api/ {{
+                access_log off;
+                proxy_pass http://[::1]:3003;
+            }}
+        }}
+    """)
+    layout.write("sites-enabled/dynamic", """
+        server {
+            listen 8082;
+            server_name dyn.example;
+            set $backend 127.0.0.1:3004;
+            location / {
+                proxy_pass http://$backend;
+            }
+            location /sock/ {
+                proxy_pass http://unix:/run/app.sock:/;
+            }
+            location /remote/ {
+                proxy_pass http://remote;
+            }
+            location /ext/ {
+                proxy_pass http://192.0.2.20:80;
+            }
+        }
+    """)
+    layout.site("disabled", """
+        server {
+            listen 8090;
+            location / {
+                proxy_pass http://127.0.0.1:3999;
+            }
+        }
+    """, enabled=False)
+    return layout
+
+
+def test_a_debian_layout_gives_every_loopback_front_and_only_those(tmp_path):
+    layout = debian_layout(tmp_path / "nginx")
+    layout.check()
+    p = layout.prefix
+    http_logs = dict(error_log=p / "logs/http-error.log", access_log=p / "logs/http-access.log")
+    shop = dict(proxy_url="https://127.0.0.1:8443/", host="shop.example",
+                listen_source=layout.at("sites-enabled/shop-tls", "listen"),
+                server_names=("*.shop.example", r"~^shop\d+\.example$", "shop.example"))
+    sites, errors = discover_sites(layout.main, prefix=p)
+    assert sites == [
+        NginxSite(proxy_url="http://127.0.0.1:8083/", host="admin.example", app_host="127.0.0.1", app_port=3005,
+                  proxy_pass="proxy_pass http://127.0.0.1:3005", source=layout.at("snippets/app-proxy.conf", "proxy_pass"),
+                  listen_source=layout.at("conf.d/admin.conf", "listen"), server_names=("admin.example",), **http_logs),
+        NginxSite(proxy_url="http://127.0.0.1:8081/", host="inventory.example.com", app_host="127.0.0.1", app_port=3001,
+                  proxy_pass="proxy_pass http://inventory", source=layout.at("conf.d/upstreams.conf", ":3001"),
+                  listen_source=layout.at("sites-enabled/inventory", "listen 8081"),
+                  error_log=p / "logs/inventory-error.log", access_log=p / "logs/inventory-access.log",
+                  access_log_format='{"remote":"$remote_addr","status":$status}',
+                  roots=(Path("/srv/inventory/public"), Path("/srv/inventory/.next/static")),
+                  server_names=("_", "inventory.example.com", "www.inventory.example.com"),
+                  upstream_server="server 127.0.0.1:3001 weight=1 max_fails=3"),
+        NginxSite(app_host="localhost", app_port=3002, proxy_pass="proxy_pass http://localhost:3002/",
+                  source=layout.at("sites-enabled/shop-tls", ":3002"), **shop, **http_logs),
+        NginxSite(app_host="::1", app_port=3003, proxy_pass="proxy_pass http://[::1]:3003",
+                  source=layout.at("sites-enabled/shop-tls", ":3003"), error_log=p / "logs/http-error.log", **shop),
+    ]
+    assert errors == [DiscoveryError("nginx", "unresolvable",
+                                     layout.at("sites-enabled/dynamic", "$backend;") + ": proxy_pass http://$backend")]
+
+
+def test_defaults_no_listen_is_port_80_main_error_log_and_a_unix_listen_gives_no_site(tmp_path):
+    layout = Layout(tmp_path / "nginx")
+    layout.write("conf.d/default.conf", f"""
+        server {{
+            server_name localhost;
+            location / {{
+                proxy_pass http://127.0.0.1:3006;
+            }}
+        }}
+        server {{
+            listen unix:{layout.prefix}/front.sock;
+            location / {{
+                proxy_pass http://127.0.0.1:3007;
+            }}
+        }}
+    """)
+    layout.check()
+    sites, errors = discover_sites(layout.main, prefix=layout.prefix)
+    assert sites == [NginxSite(
+        proxy_url="http://127.0.0.1:80/", host="localhost", app_host="127.0.0.1", app_port=3006,
+        proxy_pass="proxy_pass http://127.0.0.1:3006", source=layout.at("conf.d/default.conf", ":3006"),
+        listen_source=f"{layout.prefix}/conf.d/default.conf:1",  # no listen: the server block's line
+        error_log=layout.prefix / "logs/main-error.log", server_names=("localhost",))]
+    assert errors == []
+
+
+def test_unknown_directives_are_kept_and_unreadable_includes_are_errors_while_the_rest_is_read(tmp_path):
+    """Parsed only: nginx itself refuses a third-party directive it was not built with."""
+    layout = Layout(tmp_path / "nginx")
+    layout.site("headers", """
+        server {
+            listen 8084;
+            server_name headers.example;
+            more_set_headers "X-Frame-Options: DENY";
+            include missing.conf;
+            location / {
+                proxy_pass http://127.0.0.1:3009;
+            }
+        }
+    """)
+    layout.write("conf.d/broken.conf", """
+        server {
+            listen 8095;
+            location / {
+                proxy_pass http://127.0.0.1:3008;
+            }
+    """)
+    os.mkfifo(layout.prefix / "conf.d/fifo.conf")
+    huge = layout.write("conf.d/huge.conf", "#" * (nginx_conf.MAX_FILE_BYTES + 1))
+    sites, errors = discover_sites(layout.main, prefix=layout.prefix)
+    assert [(s.proxy_url, s.host, s.app_port, s.source) for s in sites] == [
+        ("http://127.0.0.1:8084/", "headers.example", 3009, layout.at("sites-enabled/headers", ":3009"))]
+    p = layout.prefix
+    include_at = layout.at("nginx.conf", "include conf.d")
+    assert errors == [
+        DiscoveryError("nginx", "parse_error", f"{p}/conf.d/broken.conf:5: unexpected end of file, expecting \"}}\""),
+        DiscoveryError("nginx", "not_regular_file", f"{p}/conf.d/fifo.conf (include at {include_at}): not a regular file (FIFO)"),
+        DiscoveryError("nginx", "too_large", f"{huge} (include at {include_at}): "
+                                             f"{nginx_conf.MAX_FILE_BYTES + 1} bytes, over {nginx_conf.MAX_FILE_BYTES}"),
+        DiscoveryError("nginx", "not_found", f"{p}/missing.conf (include at "
+                                             f"{layout.at('sites-enabled/headers', 'missing.conf')}): No such file or directory"),
+    ]
+

@@ -11,7 +11,6 @@ import ssl
 import tempfile
 from pathlib import Path
 
-import pytest
 import trustme
 
 from exporter.discovery import nginx_conf
@@ -220,3 +219,139 @@ def test_unknown_directives_are_kept_and_unreadable_includes_are_errors_while_th
                                              f"{layout.at('sites-enabled/headers', 'missing.conf')}): No such file or directory"),
     ]
 
+
+
+def ask(url_host: str, port: int, host: str, context: ssl.SSLContext | None = None) -> tuple[int, bytes]:
+    """GET / from the front, sending ``host`` as the Host header."""
+    conn = (http.client.HTTPSConnection(url_host, port, timeout=10, context=context) if context
+            else http.client.HTTPConnection(url_host, port, timeout=10))
+    try:
+        conn.request("GET", "/", headers={"Host": host})
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def test_a_real_nginx_answers_at_each_discovered_front_with_its_host(tmp_path):
+    """A default server answers 418 to any other Host: only the discovered Host reaches the site;
+    an app that runs answers through it (200), one that does not gives nginx's 502."""
+    front, tls_front, app, stopped_app = free_port(), free_port(), free_port(), free_port()
+    layout = Layout(tmp_path / "nginx")
+    ca, cert, key = tls_files(layout, "secure.test", "127.0.0.1")
+    layout.site("shop", f"""
+        server {{
+            listen 127.0.0.1:{front} default_server;
+            listen 127.0.0.1:{tls_front} ssl default_server;
+            ssl_certificate {cert};
+            ssl_certificate_key {key};
+            server_name _;
+            return 418;
+        }}
+        server {{
+            listen 127.0.0.1:{front};
+            server_name shop.test;
+            location / {{
+                proxy_pass http://127.0.0.1:{app};
+            }}
+        }}
+        server {{
+            listen 127.0.0.1:{tls_front} ssl;
+            server_name secure.test;
+            ssl_certificate {cert};
+            ssl_certificate_key {key};
+            location / {{
+                proxy_pass http://secure_app;
+                proxy_connect_timeout 1s;
+            }}
+        }}
+        upstream secure_app {{
+            server 127.0.0.1:{stopped_app};
+        }}
+    """)
+    sites, errors = discover_sites(layout.main, prefix=layout.prefix)
+    assert errors == []
+    assert [(s.proxy_url, s.host, s.app_port) for s in sites] == [
+        (f"http://127.0.0.1:{front}/", "shop.test", app), (f"https://127.0.0.1:{tls_front}/", "secure.test", stopped_app)]
+    context = ssl.create_default_context()
+    ca.configure_trust(context)
+    nginx = layout.start(front)
+    running = start_app(tmp_path / "bin", app)
+    try:
+        status, body = ask("127.0.0.1", front, sites[0].host)
+        assert (status, "智慧库存" in body.decode()) == (200, True)
+        assert ask("127.0.0.1", tls_front, sites[1].host, context)[0] == 502
+        assert ask("127.0.0.1", front, "127.0.0.1")[0] == 418
+        assert ask("127.0.0.1", tls_front, "127.0.0.1", context)[0] == 418
+    finally:
+        running.stop()
+        nginx.stop()
+
+
+NOBODY = 65534
+
+
+def discover_as_nobody(main: Path, prefix: Path, conn) -> None:
+    """In a forked child: drop to an unprivileged user, discover, send the result back."""
+    os.setgroups([])
+    os.setgid(NOBODY)
+    os.setuid(NOBODY)
+    conn.send(discover_sites(main, prefix=prefix))
+    conn.close()
+
+
+def test_an_unprivileged_reader_reports_a_root_only_include_and_finds_the_other_sites():
+    import multiprocessing
+
+    base = Path(tempfile.mkdtemp(dir="/tmp"))  # pytest's tmp_path is 0700: nobody could not enter it
+    try:
+        base.chmod(0o755)
+        layout = Layout(base / "nginx")
+        secret = layout.write("conf.d/secret.conf", """
+            server {
+                listen 8085;
+                location / {
+                    proxy_pass http://127.0.0.1:3010;
+                }
+            }
+        """)
+        secret.chmod(0o600)
+        layout.site("open", """
+            server {
+                listen 8086;
+                server_name open.example;
+                location / {
+                    proxy_pass http://127.0.0.1:3011;
+                }
+            }
+        """)
+        layout.check()
+        assert [s.app_port for s in discover_sites(layout.main, prefix=layout.prefix)[0]] == [3010, 3011]
+        context = multiprocessing.get_context("fork")
+        parent, child = context.Pipe(duplex=False)
+        process = context.Process(target=discover_as_nobody, args=(layout.main, layout.prefix, child))
+        process.start()
+        assert parent.poll(30), "the unprivileged discovery did not answer"
+        sites, errors = parent.recv()
+        process.join(10)
+        assert [(s.host, s.app_port) for s in sites] == [("open.example", 3011)]
+        assert errors == [DiscoveryError("nginx", "permission_denied",
+                                         f"{secret} (include at {layout.at('nginx.conf', 'include conf.d')}): Permission denied")]
+    finally:
+        shutil.rmtree(base)
+
+
+def test_an_include_loop_and_too_many_files_are_bounded_errors(tmp_path, monkeypatch):
+    layout = Layout(tmp_path / "nginx")
+    layout.write("conf.d/loop.conf", "include conf.d/loop.conf;\n")
+    for n in range(5):
+        layout.site(f"site{n}", f"server {{ listen {8100 + n}; location / {{ proxy_pass http://127.0.0.1:{3100 + n}; }} }}\n")
+    sites, errors = discover_sites(layout.main, prefix=layout.prefix)
+    assert [s.app_port for s in sites] == [3100, 3101, 3102, 3103, 3104]
+    assert errors == [DiscoveryError("nginx", "include_depth", f"{layout.at('conf.d/loop.conf', 'include')}: "
+                                                               f"includes nested deeper than {nginx_conf.MAX_DEPTH}")]
+    monkeypatch.setattr(nginx_conf, "MAX_FILES", 4)  # nginx.conf, loop.conf, site0, site1
+    sites, errors = discover_sites(layout.main, prefix=layout.prefix)
+    assert [s.app_port for s in sites] == [3100, 3101]
+    assert [e.reason for e in errors] == ["include_depth", "too_many_files"]
+    assert errors[1].detail == f"{layout.at('nginx.conf', 'include sites-enabled')}: more than 4 files, the rest not read"

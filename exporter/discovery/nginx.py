@@ -22,7 +22,8 @@ Choices:
   defaults to /usr/share/nginx (Debian, Ubuntu, Fedora, RHEL; nginx.org's packages use /etc/nginx).
 - A ``proxy_pass`` whose host holds a variable (``http://$backend``) cannot be resolved statically:
   it becomes a DiscoveryError ``unresolvable`` (naming file:line), so the page says a front was
-  seen and not followed. Unix-socket and non-loopback backends are not apps on this host's ports:
+  seen and not followed; a URI variable after the port (``http://127.0.0.1:3001$request_uri``)
+  leaves the host and port static and is followed. Unix-socket and non-loopback backends are not apps on this host's ports:
   skipped without an error.
 """
 

@@ -7,6 +7,7 @@ import ipaddress
 from dataclasses import dataclass
 
 DEFAULT_PORT = {"http": 80, "https": 443}
+URI_VARIABLES = ("$request_uri", "$uri", "$document_uri")
 WILDCARD_REACH = {"*": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}
 
 
@@ -96,7 +97,7 @@ def parse_proxy_pass(url: str) -> ProxyAddress:
     """``http://127.0.0.1:3001/``, ``http://[::1]:3001``, ``http://app``, ``http://unix:/run/app.sock``,
     ``http://$backend``: only the scheme and host:port part matter (a variable in the path does not)."""
     scheme, sep, rest = url.partition("://")
-    hostport = rest.split("/", 1)[0]
+    hostport = _uri_cut(rest.split("/", 1)[0])
     if "$" in scheme or "$" in hostport:
         return ProxyAddress("variable")
     if not sep:
@@ -107,6 +108,15 @@ def parse_proxy_pass(url: str) -> ProxyAddress:
     if parsed is None:
         return ProxyAddress("invalid")
     return ProxyAddress("address", parsed[0], parsed[1], scheme.lower())
+
+
+def _uri_cut(hostport: str) -> str:
+    """``127.0.0.1:3001$request_uri`` → ``127.0.0.1:3001``: a URI variable right after the port
+    starts the path (nginx's values of these begin with "/"); any other variable stays unresolvable."""
+    for variable in URI_VARIABLES:
+        if hostport.endswith(variable):
+            return hostport[: -len(variable)]
+    return hostport
 
 
 def parse_upstream_server(address: str) -> tuple[str, int] | None:

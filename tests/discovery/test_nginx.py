@@ -355,3 +355,27 @@ def test_an_include_loop_and_too_many_files_are_bounded_errors(tmp_path, monkeyp
     assert [s.app_port for s in sites] == [3100, 3101]
     assert [e.reason for e in errors] == ["include_depth", "too_many_files"]
     assert errors[1].detail == f"{layout.at('nginx.conf', 'include sites-enabled')}: more than 4 files, the rest not read"
+
+
+def test_listen_and_proxy_pass_forms_as_nginx_writes_them():
+    from exporter.discovery.nginx_addr import parse_listen, parse_proxy_pass
+
+    fronts = {text: parse_listen(text.split()) for text in (
+        "80", "127.0.0.1:8080", "[::]:80", "443 ssl http2", "*:8000", "localhost", "[::1]:8443 ssl",
+        "10.0.0.5:80", "443 quic reuseport", "unix:/run/nginx.sock", "[::1", "127.0.0.1:http")}
+    assert {text: front and front.url for text, front in fronts.items()} == {
+        "80": "http://127.0.0.1:80/", "127.0.0.1:8080": "http://127.0.0.1:8080/", "[::]:80": "http://[::1]:80/",
+        "443 ssl http2": "https://127.0.0.1:443/", "*:8000": "http://127.0.0.1:8000/", "localhost": "http://localhost:80/",
+        "[::1]:8443 ssl": "https://[::1]:8443/", "10.0.0.5:80": "http://10.0.0.5:80/",
+        "443 quic reuseport": None, "unix:/run/nginx.sock": None, "[::1": None, "127.0.0.1:http": None}
+    assert min([fronts["10.0.0.5:80"], fronts["[::]:80"], fronts["80"]], key=lambda f: f.rank) == fronts["80"]
+    assert parse_listen(["8443"], server_ssl=True).url == "https://127.0.0.1:8443/"  # ssl on; in the server
+    proxies = {url: parse_proxy_pass(url) for url in (
+        "http://127.0.0.1:3001", "https://localhost/api/", "http://[::1]:3001$request_uri", "http://app",
+        "http://unix:/run/app.sock:/", "http://$backend", "$scheme://127.0.0.1:3001", "127.0.0.1:3001")}
+    assert {url: (p.kind, p.host, p.port and p.effective_port) for url, p in proxies.items()} == {
+        "http://127.0.0.1:3001": ("address", "127.0.0.1", 3001), "https://localhost/api/": ("address", "localhost", None),
+        "http://[::1]:3001$request_uri": ("address", "::1", 3001), "http://app": ("address", "app", None),
+        "http://unix:/run/app.sock:/": ("unix", "", None), "http://$backend": ("variable", "", None),
+        "$scheme://127.0.0.1:3001": ("variable", "", None), "127.0.0.1:3001": ("invalid", "", None)}
+    assert proxies["https://localhost/api/"].effective_port == 443

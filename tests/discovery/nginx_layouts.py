@@ -15,7 +15,7 @@ master_process off;
 worker_processes 1;
 pid {prefix}/nginx.pid;
 error_log {prefix}/logs/main-error.log;
-events {{ worker_connections 64; }}
+events {{ worker_connections {connections}; }}
 http {{
     client_body_temp_path {prefix}/tmp/body;
     proxy_temp_path {prefix}/tmp/proxy;
@@ -32,11 +32,11 @@ http {{
 class Layout:
     """An nginx prefix: ``nginx.conf`` including ``conf.d/*.conf`` and ``sites-enabled/*``."""
 
-    def __init__(self, prefix: Path, http: str = ""):
+    def __init__(self, prefix: Path, http: str = "", connections: int = 64):
         self.prefix = prefix
         for folder in ("conf.d", "sites-available", "sites-enabled", "snippets", "logs", "tmp"):
             (prefix / folder).mkdir(parents=True, exist_ok=True)
-        self.main = self.write("nginx.conf", MAIN.format(prefix=prefix, http=textwrap.indent(textwrap.dedent(http), "    ")))
+        self.main = self.write("nginx.conf", MAIN.format(prefix=prefix, connections=connections, http=textwrap.indent(textwrap.dedent(http), "    ")))
 
     def write(self, relative: str, text: str) -> Path:
         path = self.prefix / relative

@@ -157,6 +157,7 @@ def test_a_debian_layout_gives_every_loopback_front_and_only_those(tmp_path):
 
 
 def test_defaults_no_listen_is_port_80_main_error_log_and_a_unix_listen_gives_no_site(tmp_path):
+    """Also: ``.example.org`` is sent as example.org, and $request_uri after the port is followed."""
     layout = Layout(tmp_path / "nginx")
     layout.write("conf.d/default.conf", f"""
         server {{
@@ -171,10 +172,19 @@ def test_defaults_no_listen_is_port_80_main_error_log_and_a_unix_listen_gives_no
                 proxy_pass http://127.0.0.1:3007;
             }}
         }}
+        server {{
+            listen 8087;
+            server_name "" .example.org;
+            location / {{
+                proxy_pass http://127.0.0.1:3012$request_uri;
+            }}
+        }}
     """)
     layout.check()
     sites, errors = discover_sites(layout.main, prefix=layout.prefix)
-    assert sites == [NginxSite(
+    assert [(s.host, s.server_names, s.app_port, s.proxy_pass) for s in sites[1:]] == [
+        ("example.org", ("", ".example.org"), 3012, "proxy_pass http://127.0.0.1:3012$request_uri")]
+    assert sites[:1] == [NginxSite(
         proxy_url="http://127.0.0.1:80/", host="localhost", app_host="127.0.0.1", app_port=3006,
         proxy_pass="proxy_pass http://127.0.0.1:3006", source=layout.at("conf.d/default.conf", ":3006"),
         listen_source=f"{layout.prefix}/conf.d/default.conf:1",  # no listen: the server block's line
@@ -339,6 +349,13 @@ def test_an_unprivileged_reader_reports_a_root_only_include_and_finds_the_other_
                                          f"{secret} (include at {layout.at('nginx.conf', 'include conf.d')}): Permission denied")]
     finally:
         shutil.rmtree(base)
+
+
+def test_a_missing_or_special_main_file_is_an_error_and_no_site(tmp_path):
+    missing = tmp_path / "nginx.conf"
+    assert discover_sites(missing) == ([], [DiscoveryError("nginx", "not_found", f"{missing}: No such file or directory")])
+    os.mkfifo(missing)
+    assert discover_sites(missing) == ([], [DiscoveryError("nginx", "not_regular_file", f"{missing}: not a regular file (FIFO)")])
 
 
 def test_an_include_loop_and_too_many_files_are_bounded_errors(tmp_path, monkeypatch):

@@ -104,7 +104,8 @@ def _server_sites(server: Directive, scope: _Scope, errors: list[DiscoveryError]
             yield _site(front, names, proxy, backend, chain + scope.levels, scope, server)
 
 
-def _site(front, names, proxy: Directive, backend: _Backend, levels, scope: _Scope, server: Directive) -> NginxSite:
+def _site(front: tuple[Front, str], names: tuple[str, ...], proxy: Directive, backend: _Backend,
+          levels: list[list[Directive]], scope: _Scope, server: Directive) -> NginxSite:
     listen, listen_source = front
     access = _log(levels, "access_log", scope.prefix)
     error = _log(levels, "error_log", scope.prefix)

@@ -42,6 +42,8 @@ class NginxSite:
     access_log_format: str | None = None  # the log_format text when named, else None ("combined")
     roots: tuple[Path, ...] = ()  # root/alias directories of the server (to pair it with a project)
     server_names: tuple[str, ...] = ()
+    upstream_server: str | None = None  # via an upstream: its server line as written ("server 127.0.0.1:3001
+    # weight=1"), the line `source` names; proxy_pass then names the upstream ("proxy_pass http://app")
 
 
 @dataclass(frozen=True)

@@ -77,7 +77,8 @@ def _same_project(site: NginxSite, app: RunningApp, units: list[ServiceUnit]) ->
 
 def _mismatch(site: NginxSite, app: RunningApp, why: str) -> Mismatch:
     return Mismatch(
-        nginx_source=short_source(site.source), proxy_pass=site.proxy_pass, expected_port=site.app_port,
+        nginx_source=short_source(site.source), proxy_pass=site.upstream_server or site.proxy_pass,
+        expected_port=site.app_port,
         app_port=app.port, app_pid=app.pid, app_process=app.process, inference=why,
     )
 

@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable
 
-from exporter.config import Config, DiscoveryConfig, Target
+from exporter.config import DEFAULT_NGINX_CONFIG, Config, DiscoveryConfig, Target
 from exporter.discovery.combine import combine
 from exporter.discovery.model import DiscoveryError, Findings
 from exporter.logs import fields
@@ -28,10 +28,18 @@ def _sources(cfg: DiscoveryConfig) -> list[tuple[str, str, Callable[[], tuple[li
 
     return [
         ("processes", "apps", processes.discover_apps),
-        ("nginx", "sites", lambda: nginx.discover_sites(cfg.nginx_config)),
+        ("nginx", "sites", lambda: _without_absent_default(nginx.discover_sites(cfg.nginx_config), cfg)),
         ("systemd", "units", lambda: systemd.discover_units(cfg.systemd_unit_paths)),
         ("pm2", "units", pm2.discover_pm2),
     ]
+
+
+def _without_absent_default(result: tuple[list, list], cfg: DiscoveryConfig) -> tuple[list, list]:
+    """No nginx installed (the default main config absent) is not an error; a configured path that is absent is."""
+    sites, errors = result
+    if cfg.nginx_config == DEFAULT_NGINX_CONFIG and not cfg.nginx_config.exists():
+        errors = [e for e in errors if not (e.reason == "not_found" and str(cfg.nginx_config) in e.detail)]
+    return sites, errors
 
 
 def find(cfg: DiscoveryConfig) -> Findings:

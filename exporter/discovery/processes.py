@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..parsers import load_json
+from .commands import port_flags
+from .commands import words as command_words
 from .model import DiscoveryError, RunningApp
 from .reading import read_limited
 
@@ -158,17 +160,6 @@ def _named_ports(proc: Proc, procs: dict[int, Proc]) -> set[int]:
     return port_flags(proc.argv) | (port_flags(parent.argv) if parent else set())
 
 
-def port_flags(argv: list[str]) -> set[int]:
-    ports = set()
-    for i, arg in enumerate(argv):
-        value = argv[i + 1] if arg in ("-p", "--port") and i + 1 < len(argv) else None
-        if arg.startswith("--port="):
-            value = arg[7:]
-        if value and value.isdigit() and 0 < int(value) < 65536:
-            ports.add(int(value))
-    return ports
-
-
 def _by_pid_and_port(owners: dict[int, int], sockets: dict[int, Socket]) -> dict[tuple[int, int], list[int]]:
     grouped: dict[tuple[int, int], list[int]] = {}
     for inode, pid in owners.items():
@@ -210,20 +201,15 @@ def _read_proc(proc_root: Path, pid: int, only_node_like: bool) -> Proc | None:
     return Proc(pid, ppid, uid, comm, argv)
 
 
-def _words(argv: list[str]) -> list[str]:
-    """The command line as words (a title set by the process is one string with spaces)."""
-    return [word for arg in argv for word in arg.split()]
-
-
 def _runs_next(argv: list[str]) -> bool:
-    words = _words(argv)
+    words = command_words(argv)
     return any(os.path.basename(w) == "next" and words[i + 1:i + 2] in (["dev"], ["start"])
                for i, w in enumerate(words))
 
 
 def _is_npm_script(argv: list[str]) -> bool:
     """``npm run dev``, ``npm start``, as npm titles itself or as node runs it."""
-    words = _words(argv)
+    words = command_words(argv)
     for i, word in enumerate(words):
         if os.path.basename(word) in ("npm", "npm-cli.js"):
             rest = words[i + 1:i + 3]

@@ -11,8 +11,9 @@ characters, ``cmdline`` has the whole title), ``node`` running ``next dev|start`
 
 Without root another user's descriptors and working directory cannot be read. Such a socket's owner
 is inferred from what anyone may read: the socket's uid and the port named on the command line of
-a Next.js process of that uid (or its parent), else the only Next.js process of that uid that names
-no port; the source then says so. Each thing not read is a DiscoveryError, never a raise.
+a Next.js process of that uid (or its parent), or Next's default 3000 when neither names one; only
+a single such process (the child, when parent and child both match) is taken, and the source says
+it was inferred. Each thing not read is a DiscoveryError, never a raise.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ LISTEN = "0A"
 COMM_LIMIT = 15  # the kernel's TASK_COMM_LEN less its NUL: longer names are cut
 CMDLINE_LIMIT = 64 << 10
 NPM_SCRIPTS = ("dev", "start")
+NEXT_DEFAULT_PORT = 3000  # next dev/start without -p or PORT
 ANCESTORS = 3  # npm -> sh -c "..." -> node: how far up a node looks for its npm
 
 
@@ -146,18 +148,16 @@ def _infer_hidden_owners(servers: list[Proc], sockets: dict[int, Socket], owned:
     for inode, sock in sockets.items():
         if inode in owned:
             continue
-        same_uid = [p for p in hidden if p.uid == sock.uid]
-        named = [p for p in same_uid if sock.port in _named_ports(p, procs)]
-        pool = _leaves(named or [p for p in same_uid if not _named_ports(p, procs)])
+        pool = _leaves([p for p in hidden if p.uid == sock.uid and sock.port in _named_ports(p, procs)])
         if len(pool) == 1:
             inferred[inode] = pool[0].pid
     return inferred
 
 
 def _named_ports(proc: Proc, procs: dict[int, Proc]) -> set[int]:
-    """Ports named by ``-p N``/``--port N``/``--port=N`` on its command line or its parent's."""
+    """Ports named by ``-p N``/``--port N``/``--port=N`` on its command line or its parent's, else 3000."""
     parent = procs.get(proc.ppid)
-    return port_flags(proc.argv) | (port_flags(parent.argv) if parent else set())
+    return port_flags(proc.argv) | (port_flags(parent.argv) if parent else set()) or {NEXT_DEFAULT_PORT}
 
 
 def _by_pid_and_port(owners: dict[int, int], sockets: dict[int, Socket]) -> dict[tuple[int, int], list[int]]:
@@ -218,7 +218,7 @@ def _is_npm_script(argv: list[str]) -> bool:
 
 
 def _is_next_server(proc: Proc, procs: dict[int, Proc], proc_root: Path) -> bool:
-    if proc.name.startswith("next-server") or (proc.argv and proc.argv[0].startswith("next-server")):
+    if proc.name.startswith("next-server"):
         return True
     if proc.comm not in ("node", "nodejs"):
         return False

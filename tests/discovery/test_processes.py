@@ -116,6 +116,22 @@ def test_listeners_that_are_not_next_are_ignored(started, tmp_path):
     assert apps_by_port(plain, node_server, npm_elsewhere) == {}
 
 
+def test_a_package_json_that_cannot_be_read_is_an_error_and_no_project(started, tmp_path):
+    broken, fifo = project(tmp_path / "broken"), project(tmp_path / "fifo")
+    (broken / "package.json").write_text('{"dependencies": {"next": ')
+    (fifo / "package.json").unlink()
+    os.mkfifo(fifo / "package.json")  # opened without blocking, never read
+    first, second = free_port(), free_port()
+    one = started([sys.executable, str(SCRIPT)], broken, first, title=TITLE)
+    two = started([sys.executable, str(SCRIPT)], fifo, second, title=TITLE)
+    apps, errors = discover_apps()
+    found = {app.port: (app.pid, app.cwd, app.project_dir, app.name) for app in apps if app.port in (first, second)}
+    assert found == {first: (one.pid, broken, None, None), second: (two.pid, fifo, None, None)}
+    assert {error for error in errors if error.detail.startswith(str(tmp_path))} == {
+        DiscoveryError("processes", "parse_error", str(broken / "package.json")),
+        DiscoveryError("processes", "not_regular_file", str(fifo / "package.json"))}
+
+
 def discover_as_nobody(conn) -> None:
     os.setgroups([])
     os.setgid(NOBODY)
@@ -131,6 +147,9 @@ def test_an_unprivileged_run_infers_the_owner_and_reports_what_it_cannot_read(st
         node = node_named_python(base / "bin")
         tree = started([node, str(root / "node_modules/.bin/next"), "start", "-p", str(port)], root, port,
                        ("127.0.0.1", "::1"), child="spawn", title=TITLE)
+        unnamed, plain = free_port(), free_port()
+        alone = started([sys.executable, str(SCRIPT)], root, unnamed, title=TITLE)  # names no port, not on 3000
+        started([sys.executable, str(SCRIPT)], root, plain)  # not Next: never taken for one
         context = multiprocessing.get_context("fork")
         parent, child = context.Pipe(duplex=False)
         process = context.Process(target=discover_as_nobody, args=(child,))
@@ -143,7 +162,10 @@ def test_an_unprivileged_run_infers_the_owner_and_reports_what_it_cannot_read(st
     assert [app for app in apps if app.port == port] == [RunningApp(
         port=port, pid=tree.listener, process=TITLE, addresses=("127.0.0.1", "::1"), cwd=None, project_dir=None,
         name=None, source=f"pid {tree.listener} ({TITLE}), owner of port {port} inferred (its sockets are not readable)")]
-    mine = {error for error in errors if error.detail.split()[1:2] in ([str(tree.pid)], [str(tree.listener)])}
-    assert mine == {DiscoveryError("processes", "permission_denied", f"pid {tree.pid} fd"),
-                    DiscoveryError("processes", "permission_denied", f"pid {tree.listener} fd"),
-                    DiscoveryError("processes", "permission_denied", f"pid {tree.listener} cwd")}
+    assert [app for app in apps if app.port in (unnamed, plain)] == []
+    pids = {str(tree.pid), str(tree.listener), str(alone.pid)}
+    assert {error for error in errors if set(error.detail.split()[1:2]) & pids} == {
+        DiscoveryError("processes", "permission_denied", f"pid {tree.pid} fd"),
+        DiscoveryError("processes", "permission_denied", f"pid {tree.listener} fd"),
+        DiscoveryError("processes", "permission_denied", f"pid {tree.listener} cwd"),
+        DiscoveryError("processes", "permission_denied", f"pid {alone.pid} fd")}

@@ -1,7 +1,7 @@
 """The Next.js servers running on the host: every listening TCP socket held by one.
 
-One run reads /proc/net/tcp{,6} (LISTEN rows) and the name and command line of each process named
-like node, npm or next-server; only the few processes that are Next.js servers have their
+One run asks the kernel for the LISTEN sockets (``sockets``) and reads the name and command line
+of each process named like node, npm or next-server; only the few processes that are Next.js servers have their
 descriptors walked to find which sockets they hold, so a run costs a read per process, not one per
 descriptor on the host. The process holding the socket is reported, never its parent.
 
@@ -19,7 +19,6 @@ it was inferred. Each thing not read is a DiscoveryError, never a raise.
 from __future__ import annotations
 
 import os
-import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,20 +27,13 @@ from .commands import port_flags
 from .commands import words as command_words
 from .model import DiscoveryError, RunningApp
 from .reading import read_limited
+from .sockets import Socket, listening_sockets
 
-LISTEN = "0A"
 COMM_LIMIT = 15  # the kernel's TASK_COMM_LEN less its NUL: longer names are cut
 CMDLINE_LIMIT = 64 << 10
 NPM_SCRIPTS = ("dev", "start")
 NEXT_DEFAULT_PORT = 3000  # next dev/start without -p or PORT
 ANCESTORS = 3  # npm -> sh -c "..." -> node: how far up a node looks for its npm
-
-
-@dataclass(frozen=True)
-class Socket:
-    port: int
-    address: str
-    uid: int
 
 
 @dataclass
@@ -81,30 +73,6 @@ def discover_apps(proc_root: Path = Path("/proc")) -> tuple[list[RunningApp], li
 
 
 # --- sockets ------------------------------------------------------------------------------
-
-
-def listening_sockets(proc_root: Path = Path("/proc")) -> dict[int, Socket]:
-    """inode -> (port, address, uid) of every TCP socket in LISTEN state (IPv4 and IPv6)."""
-    found: dict[int, Socket] = {}
-    for table, family in (("net/tcp", socket.AF_INET), ("net/tcp6", socket.AF_INET6)):
-        try:
-            with open(proc_root / table) as handle:
-                next(handle, None)
-                for line in handle:
-                    fields = line.split()
-                    if len(fields) > 9 and fields[3] == LISTEN and fields[9] != "0":
-                        address, _, port = fields[1].partition(":")
-                        found[int(fields[9])] = Socket(int(port, 16), _address(address, family), int(fields[7]))
-        except (OSError, ValueError):
-            continue
-    return found
-
-
-def _address(hex_address: str, family: int) -> str:
-    """/proc/net/tcp's address: 32-bit words in host order (little-endian here)."""
-    raw = bytes.fromhex(hex_address)
-    words = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
-    return socket.inet_ntop(family, words)
 
 
 def _read_sockets(proc: Proc, sockets: dict[int, Socket], proc_root: Path) -> None:

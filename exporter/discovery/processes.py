@@ -31,7 +31,6 @@ from .sockets import Socket, listening_sockets
 
 COMM_LIMIT = 15  # the kernel's TASK_COMM_LEN less its NUL: longer names are cut
 CMDLINE_LIMIT = 64 << 10
-NPM_SCRIPTS = ("dev", "start")
 NEXT_DEFAULT_PORT = 3000  # next dev/start without -p or PORT
 ANCESTORS = 3  # npm -> sh -c "..." -> node: how far up a node looks for its npm
 
@@ -69,7 +68,7 @@ def discover_apps(proc_root: Path = Path("/proc")) -> tuple[list[RunningApp], li
         app = _running_app(procs[pid], port, inodes, sockets, proc_root, errors, inferred=pid in inferred.values())
         if app is not None:
             apps.append(app)
-    return apps, errors
+    return apps, list(dict.fromkeys(errors))  # one cwd error per process, however many ports it holds
 
 
 # --- sockets ------------------------------------------------------------------------------
@@ -89,7 +88,7 @@ def _read_sockets(proc: Proc, sockets: dict[int, Socket], proc_root: Path) -> No
             link = os.readlink(fd_dir / fd)
         except OSError:
             continue
-        if link.startswith("socket:[") and (inode := int(link[8:-1])) in sockets:
+        if link.startswith("socket:[") and link[8:-1].isdigit() and (inode := int(link[8:-1])) in sockets:
             proc.sockets.add(inode)
 
 
@@ -99,7 +98,7 @@ def _owners(servers: list[Proc], sockets: dict[int, Socket]) -> dict[int, int]:
     for proc in servers:
         for inode in proc.sockets:
             holders.setdefault(inode, []).append(proc)
-    return {inode: _leaves(procs)[0].pid for inode, procs in holders.items()}
+    return {inode: (_leaves(procs) or procs)[0].pid for inode, procs in holders.items()}
 
 
 def _leaves(procs: list[Proc]) -> list[Proc]:

@@ -22,7 +22,7 @@ from exporter.config_view import plain
 from exporter.discovery.combine import combine
 from exporter.discovery.flags import add_discovery_flags, overrides_from
 from exporter.discovery.model import DiscoveryError
-from exporter.discovery.runner import find
+from exporter.discovery.runner import find, unit_project_names
 
 KEYS = ("name", "app_url", "proxy_url", "proxy_host", "proxy_error_log", "project_dir")
 
@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def discovered(config: Config) -> tuple[list[Target], list[DiscoveryError]]:
     found = find(config.discovery)
-    return combine(found, config.targets), found.errors
+    return combine(found, config.targets, unit_project_names(found)), found.errors
 
 
 def target_dict(target: Target) -> dict[str, Any]:

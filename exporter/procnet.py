@@ -106,11 +106,24 @@ def _find_pid(inode: int, proc: Path) -> int | None:
     return None
 
 
+COMM_LENGTH = 15  # the kernel cuts /proc/PID/comm to 15 characters
+
+
 def process_name(pid: int, proc: Path = Path("/proc")) -> str:
+    """The name as ps shows it: /proc/PID/comm, or, when comm is cut at 15 characters and the command
+    line's first word starts with it (a title such as Next's "next-server (v15.5.0)"), that word."""
     try:
-        return (proc / str(pid) / "comm").read_text().strip()
+        comm = (proc / str(pid) / "comm").read_text().strip()
     except OSError:
         return ""
+    if len(comm) < COMM_LENGTH:
+        return comm
+    try:
+        with open(proc / str(pid) / "cmdline", "rb") as handle:
+            first = handle.read(4096).split(b"\0", 1)[0].decode("utf-8", "replace")
+    except OSError:
+        return comm
+    return first if first.startswith(comm) else comm
 
 
 class PortOwners:

@@ -57,3 +57,17 @@ def test_quick_comparison_prints_a_table_with_a_ratio_for_every_figure():
         assert header in out
     assert "| targets | ours median (s) |" in out
     assert "stopping everything" in done.stderr  # and it cleaned up after itself
+
+
+def test_the_discovery_cost_bench_prints_a_scrape_with_and_without_discovery():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    result = subprocess.run([sys.executable, str(root / "bench" / "discovery_cost.py"), "--scrapes", "10", "--rounds", "1"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "| target written by hand, discovery off |" in result.stdout
+    assert "| same target found by discovery (every 1 s) |" in result.stdout
+    assert "one discovery run (processes, nginx, systemd, pm2):" in result.stdout

@@ -18,7 +18,9 @@ from exporter.discovery.model import Findings, Mismatch, NginxSite, RunningApp, 
 NAME_CHARS = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
-def combine(found: Findings, configured: tuple[Target, ...] = ()) -> list[Target]:
+def combine(found: Findings, configured: tuple[Target, ...] = (), names: dict[Path, str] | None = None) -> list[Target]:
+    """``names``: package.json names of the units' working directories, so that a site whose app is
+    down is named as the app will be once it runs."""
     apps = {app.port: app for app in sorted(found.apps, key=lambda a: (a.port, a.pid))}
     sites: dict[int, list[NginxSite]] = {}
     for site in found.sites:
@@ -36,7 +38,7 @@ def combine(found: Findings, configured: tuple[Target, ...] = ()) -> list[Target
         if mismatch is not None:
             targets.append(_mismatch_target(apps[mismatch.app_port], group[0], mismatch))
         else:
-            targets.append(_site_target(group[0], _unit_for(group[0], found.units)))
+            targets.append(_site_target(group[0], _unit_for(group[0], found.units), names or {}))
     taken = {t.app_port for t in configured}
     kept = [t for t in targets if t.app_port not in taken]
     return _unique_names(kept, {t.name for t in configured})
@@ -96,15 +98,17 @@ def _app_target(app: RunningApp, site: NginxSite | None, units: list[ServiceUnit
     return _with_site(Target(name=_clean(name), app_url=f"http://127.0.0.1:{app.port}", project_dir=project), site, origins)
 
 
-def _site_target(site: NginxSite, unit: ServiceUnit | None) -> Target:
+def _site_target(site: NginxSite, unit: ServiceUnit | None, names: dict[Path, str]) -> Target:
     origins = [("app_url", short_source(site.source))]
     project = unit.working_directory if unit else None
     if unit is not None:
         origins.append(("project_dir", f"{unit.kind} {unit.name} ({unit.source})"))
     else:
         origins.append(("project_dir", "unknown: no systemd unit or pm2 entry runs an app on this port; project probes off"))
-    name = (unit.name.removesuffix(".service") if unit else None) or (site.host or f"nginx-{site.app_port}")
-    origins.append(("name", unit.source if unit else short_source(site.listen_source)))
+    package_name = names.get(unit.working_directory) if unit else None
+    name = package_name or (unit.name.removesuffix(".service") if unit else None) or (site.host or f"nginx-{site.app_port}")
+    origins.append(("name", f"{unit.working_directory}/package.json" if package_name else
+                    unit.source if unit else short_source(site.listen_source)))
     target = Target(name=_clean(name), app_url=f"http://127.0.0.1:{site.app_port}", project_dir=project)
     return _with_site(target, site, origins)
 

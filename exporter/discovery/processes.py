@@ -231,6 +231,12 @@ def _running_app(proc: Proc, port: int, inodes: list[int], sockets: dict[int, So
                       name=project.get("name") if project is not None else None, source=source)
 
 
+def project_name(directory: Path) -> str | None:
+    """The ``name`` of ``directory``'s package.json when it is a Next.js project (read within bounds)."""
+    project = _next_project(directory)
+    return project.get("name") if project else None
+
+
 def _next_project(directory: Path) -> dict | None:
     return _read_package(directory)[0]
 

@@ -87,6 +87,18 @@ class DiscoveryState:
         self.runs += 1
 
 
+def unit_project_names(found: Findings) -> dict:
+    """package.json names of the directories systemd units and pm2 entries run apps in."""
+    from exporter.discovery.processes import project_name
+
+    names = {}
+    for unit in found.units[:64]:
+        name = project_name(unit.working_directory)
+        if name:
+            names[unit.working_directory] = name
+    return names
+
+
 def with_discovery(base: Config, state: DiscoveryState) -> Config:
     """``base`` plus the discovered targets (blocking); ``base`` itself when discovery is off."""
     state.base = base
@@ -94,7 +106,7 @@ def with_discovery(base: Config, state: DiscoveryState) -> Config:
         return base
     started = time.monotonic()
     found = find(base.discovery)
-    discovered = tuple(combine(found, base.targets))
+    discovered = tuple(combine(found, base.targets, unit_project_names(found)))
     state.record(discovered, found.errors, time.monotonic() - started)
     return dataclasses.replace(base, targets=base.targets + discovered) if discovered else base
 

@@ -51,6 +51,10 @@ def hang(port: int) -> None:
 
 if __name__ == "__main__":
     port = int(sys.argv[1])
+    if "--title" in sys.argv:  # as Next's process.title: ps shows "next-server (v15.5.0)"
+        from next_like import set_title  # beside this file
+
+        set_title(sys.argv[sys.argv.index("--title") + 1])
     if "--hang" in sys.argv:
         hang(port)
     else:

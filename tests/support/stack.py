@@ -70,9 +70,10 @@ def node_named_python(bin_dir: Path) -> str:
     return str(link)
 
 
-def start_app(bin_dir: Path, port: int, hang: bool = False) -> Process:
+def start_app(bin_dir: Path, port: int, hang: bool = False, title: str | None = None, cwd: Path | None = None) -> Process:
+    """The stand-in app on ``port``; ``title`` renames it as Next does (``next-server (v15.5.0)``)."""
     args = [node_named_python(bin_dir), str(HERE / "fake_app.py"), str(port)] + (["--hang"] if hang else [])
-    return Process(args, port)
+    return Process(args + (["--title", title] if title else []), port, cwd=cwd)
 
 
 def start_foreign_listener(port: int) -> Process:

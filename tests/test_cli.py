@@ -54,10 +54,17 @@ def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 @pytest.fixture
 def exporter_process(tmp_path: Path):
-    assert port_is_free(3001), "this test needs port 3001 free: it reproduces the incident"
+    """The exporter with no config file, started in a directory that looks like a project (it is not
+    one: the working directory belongs to nobody); discovery reads an empty nginx config and unit directory."""
+    from tests.conftest import make_project
+
+    make_project(tmp_path)
+    (tmp_path / "nginx.conf").write_text("events {}\nhttp {}\n")
+    (tmp_path / "units").mkdir()
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "exporter", f"--web.listen-address=127.0.0.1:{port}"],
+        [sys.executable, "-m", "exporter", f"--web.listen-address=127.0.0.1:{port}",
+         f"--discovery.nginx-config={tmp_path / 'nginx.conf'}", f"--discovery.systemd-unit-path={tmp_path / 'units'}"],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
@@ -69,14 +76,17 @@ def exporter_process(tmp_path: Path):
         proc.wait(timeout=10)
 
 
-def test_the_default_config_reports_the_incident_when_nothing_listens_on_3001(exporter_process):
+def test_the_embedded_default_probes_no_project_and_says_how_to_point_at_an_app(exporter_process):
     status, text = get(exporter_process + "/metrics")
     assert status == 200
-    assert value(text, "inventory_app_port_listening", target="smart-inventory", port="3001") == 0
-    assert value(text, "inventory_http_up", target="smart-inventory", path="/api/health") == 0
-    assert value(text, "inventory_probe_failure_info", target="smart-inventory", probe="port", reason="connection_refused") == 1
+    assert value(text, "inventory_discovery_targets") == value(text, "inventory_exporter_targets")
+    assert 'target="smart-inventory"' not in text, "the working directory is not taken for a project"
+    assert "inventory_db_" not in text and "inventory_prisma_" not in text
     assert value(text, "inventory_probe_success", probe="loopback") == 1
     assert value(text, "inventory_dns_lookup_success", name="localhost", resolver="system") == 1
+    if value(text, "inventory_discovery_targets") == 0:  # nothing Next-like runs on this machine
+        page = get(exporter_process + "/")[1]
+        assert "No app found on this host" in page and "--config.file" in page
 
 
 def test_config_check_accepts_a_good_file_and_exits_zero(tmp_path: Path):

@@ -87,3 +87,12 @@ def test_every_page_is_in_the_http_endpoints_table():
     for path in paths:
         assert f"`{path}" in table or f"`POST {path}" in table or f", `{path}`" in table, path
     assert "debug=true" in table
+
+
+def test_the_discover_example_is_a_config_that_loads():
+    from exporter.config import parse_config
+
+    start = README.index("```yaml\n# Discovered by inventory-exporter")
+    example = README[start + len("```yaml\n"):README.index("```", start + 8)]
+    (target,) = parse_config(example, "README").targets
+    assert (target.name, target.app_url, target.proxy_host) == ("smart-inventory", "http://127.0.0.1:3001", "shop.example.com")

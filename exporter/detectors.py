@@ -308,3 +308,21 @@ def _dns(resolver_is_system: bool):
         return {"failed": ", ".join(failed)} if failed else None
 
     return detect
+
+
+MIN_TRAFFIC_REQUESTS = 20  # real requests of a kind in 5 minutes before their p95 can be an incident
+
+
+def _slow_traffic(kind: str, limit_key: str):
+    """p95 of users' requests of ``kind`` over 5 minutes, from nginx's access log, above the report's target."""
+    def detect(f: Facts):
+        p95 = f.get("inventory_request_duration_recent_p95_seconds", kind=kind)
+        if p95 is None:
+            return False
+        count = int(sum(v for _, v in f.all("inventory_requests_recent", kind=kind)))
+        limit = THRESHOLDS[limit_key]
+        if count < MIN_TRAFFIC_REQUESTS or p95 <= limit:
+            return None
+        return {"p95_5m": _fmt_seconds(p95), "requests_5m": str(count), "threshold": _fmt_seconds(limit)}
+
+    return detect

@@ -64,6 +64,7 @@ from exporter.detectors import (  # noqa: F401  (the detectors the checks below 
     _ratio,
     _schema_or_url_missing,
     _slow_paths,
+    _slow_traffic,
     _static_errors,
     _threshold,
     _upstream_log,
@@ -72,6 +73,7 @@ from exporter.detectors import (  # noqa: F401  (the detectors the checks below 
     live_log_counts,
 )
 from exporter.facts import THRESHOLDS, Evidence, Facts  # noqa: F401  (re-exported)
+from exporter.impact import Impact, impact_of
 from exporter.metrics import Samples
 
 SEVERITIES = ("critical", "warning", "info")
@@ -108,6 +110,7 @@ class Diagnosis:
     cause: str
     findings: list[Finding] = field(default_factory=list)
     evaluated: list[str] = field(default_factory=list)
+    impact: Impact | None = None  # what users got, from nginx's access log (exporter.impact)
 
     def worst(self) -> str | None:
         for severity in SEVERITIES:
@@ -166,6 +169,15 @@ TARGET_CHECKS: tuple[Check, ...] = (
     Check("page_slow", "warning", "Pages load slower than 3 s", "页面加载时间超过 3 秒",
           ("curl -o /dev/null -s -w '%{{time_total}}\\n' {app_url}/",),
           _slow_paths(("page",), "page_seconds")),
+    Check("api_slow_traffic", "warning", "Users' API requests are slower than 500 ms (p95 over 5 minutes)",
+          "用户 API 请求 p95 超过 500ms（最近 5 分钟）",
+          ("awk '{print $NF, $7}' {access_log} | sort -n | tail -n 20   # the slowest requests (if $request_time is last)",
+           "curl -o /dev/null -s -w '%{{time_total}}\\n' {app_url}/api/health"),
+          _slow_traffic("api", "api_seconds")),
+    Check("page_slow_traffic", "warning", "Users' pages load slower than 3 s (p95 over 5 minutes)",
+          "用户页面加载 p95 超过 3 秒（最近 5 分钟）",
+          ("curl -o /dev/null -s -w '%{{time_total}}\\n' {app_url}/", "top -b -n 1 | head -n 15"),
+          _slow_traffic("page", "page_seconds")),
     Check("db_query_slow", "warning", "Database queries are slower than 100 ms", "数据库查询时间超过 100ms",
           ("sqlite3 -readonly {db_path} 'PRAGMA quick_check;'", "ls -l {db_path}*"),
           _threshold("inventory_db_query_seconds", "db_query_seconds", _fmt_seconds)),
@@ -324,7 +336,7 @@ def root_cause(active: set[str], facts: Facts) -> str:
 def diagnose_target(samples: list, target: str) -> Diagnosis:
     facts = Facts(samples, target)
     findings, evaluated = run_checks(TARGET_CHECKS, facts)
-    return Diagnosis(target, root_cause({f.id for f in findings}, facts), findings, evaluated)
+    return Diagnosis(target, root_cause({f.id for f in findings}, facts), findings, evaluated, impact_of(facts))
 
 
 def diagnose_host(samples: list) -> Diagnosis:

@@ -53,7 +53,7 @@ def test_the_incident_with_no_config_written_reads_app_not_listening(stage):
     assert value(text, "inventory_proxy_status_code", target="smart-inventory") == 502
     assert value(text, "inventory_root_cause_info", target="smart-inventory", cause="app_not_listening") == 1
     assert value(text, "inventory_db_up", target="smart-inventory") == 1, "the project came from the unit"
-    assert value(text, "inventory_discovery_targets") == 1
+    assert value(text, "inventory_discovery_targets") >= 1  # another test's Next-like process may be found too
     assert "systemd inventory.service" in page and f"{s.prefix}/sites-enabled/inventory:" in page
 
 
@@ -83,14 +83,15 @@ def test_targets_appearing_and_vanishing_are_logged_once_each(stage):
     s = stage(free_port())
     link = s.prefix / "sites-enabled" / "inventory"
     link.unlink()
+    ours = 'inventory_target_info{source="discovery",target="smart-inventory"}'
     with s.exporter("--discovery.interval=1s") as exporter:
-        assert value(scrape(exporter), "inventory_discovery_targets") == 0
+        assert ours not in scrape(exporter)
         link.symlink_to(s.prefix / "sites-available" / "inventory")
-        wait_for(exporter, lambda t: value(t, "inventory_discovery_targets") == 1)
+        assert ours in wait_for(exporter, lambda t: ours in t)
         runs = value(scrape(exporter), "inventory_discovery_last_run_timestamp_seconds")
         wait_for(exporter, lambda t: value(t, "inventory_discovery_last_run_timestamp_seconds") > runs + 1.5)
         link.unlink()
-        wait_for(exporter, lambda t: value(t, "inventory_discovery_targets") == 0)
+        assert ours not in wait_for(exporter, lambda t: ours not in t)
         log = exporter.text()
     assert log.count('msg="target discovered" target=smart-inventory') == 1, log
     assert log.count('msg="target no longer discovered" target=smart-inventory') == 1, log
@@ -144,15 +145,20 @@ def test_a_hand_written_target_wins_for_the_same_app_port(stage):
 
 
 def test_nothing_found_probes_no_project_and_the_page_says_how_to_point_at_an_app(stage):
+    """Nothing of the stage is enabled. Other Next-like processes on the host (another test's) would be
+    found too, so the page's "nothing found" text is asserted only when discovery found nothing at all
+    (tests/test_origins.py checks the text itself)."""
     s = stage(free_port())
     (s.prefix / "sites-enabled" / "inventory").unlink()
     (s.units / "inventory.service").unlink()
     with s.exporter() as exporter:
         text = scrape(exporter)
         page = scrape(exporter, "/")
-    assert value(text, "inventory_discovery_targets") == 0
-    assert "inventory_db_" not in text and "inventory_root_cause_info" not in text
-    assert "No app found on this host" in page and "--config.file" in page
+    assert 'target="smart-inventory"' not in text
+    assert "inventory_db_" not in text, "no project is probed"
+    if value(text, "inventory_discovery_targets") == 0:
+        assert "inventory_root_cause_info" not in text
+        assert "No app found on this host" in page and "--config.file" in page
 
 
 def test_what_cannot_be_read_is_a_metric_and_a_line_on_the_page(stage):

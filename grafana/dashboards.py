@@ -21,6 +21,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Iterable
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,6 +35,11 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder  # noqa: E402
 from grafana_foundation_sdk.models import common as cm, dashboard as dm, prometheus as pm  # noqa: E402
 
 from exporter.diagnosis import THRESHOLDS  # noqa: E402
+
+GRAFANA_DIR = Path(__file__).resolve().parent
+if str(GRAFANA_DIR) not in sys.path:
+    sys.path.insert(0, str(GRAFANA_DIR))
+import traffic  # noqa: E402  (grafana/traffic.py: the Traffic row, from nginx's access log and the SLO rules)
 
 OUT_DIR = Path(__file__).resolve().parent / "dashboards"
 RULES_CONFIG = ROOT / "alerting-rules" / "config.yml"
@@ -149,6 +155,14 @@ def tbl(title, description, unit, queries, alerts, *, w=12, h=8, hide=("Time",),
 
 def row(title: str):
     return d.Row(title)
+
+
+def with_traffic_row(dash, wide: bool = False):
+    """``dash`` with the Traffic row (grafana/traffic.py) appended."""
+    dash = dash.with_row(row("Traffic (nginx access log) and SLOs"))
+    for panel in traffic.panels(SimpleNamespace(**globals()), wide=wide):
+        dash = dash.with_panel(panel)
+    return dash
 
 
 def with_probe_time(expr: str, probe: str, label: str, value: str, *, keep: str = BY) -> str:
@@ -530,7 +544,7 @@ def base(title: str, uid: str, description: str):
 
 
 def overview():
-    return base(
+    dash = base(
         "Inventory exporter", OVERVIEW_UID,
         "Is the smart-inventory site up, and if not, why: root cause and findings per target, app port, "
         "endpoints and nginx, latency against the report's thresholds, database, Prisma, project files, "
@@ -539,7 +553,8 @@ def overview():
         .with_row(row("Is it up, and if not, why?")) \
         .with_panel(root_cause_panel()).with_panel(findings_by_severity_panel()).with_panel(active_findings_panel()) \
         .with_panel(app_port_panel()).with_panel(endpoints_panel()).with_panel(proxy_panel()) \
-        .with_panel(upstream_errors_now_panel()) \
+        .with_panel(upstream_errors_now_panel())
+    return with_traffic_row(dash) \
         .with_row(row("Latency")) \
         .with_panel(latency_panel()).with_panel(upstream_errors_rate_panel()) \
         .with_row(row("Database, Prisma, project files")) \
@@ -773,7 +788,7 @@ def scrape_duration_panel():
 
 
 def detail():
-    return base(
+    dash = base(
         "Inventory exporter / target", DETAIL_UID,
         "Everything the exporter measures about one target (choose it above): findings over time, every "
         "probe and why it failed, port owner, HTTP phases and availability, nginx log classes, database, "
@@ -788,7 +803,8 @@ def detail():
         .with_row(row("HTTP and nginx")) \
         .with_panel(phases_panel()).with_panel(worst_latency_panel()) \
         .with_panel(availability_panel()).with_panel(proxy_panel(w=12, h=6)) \
-        .with_panel(upstream_recent_panel()).with_panel(upstream_errors_rate_panel()) \
+        .with_panel(upstream_recent_panel()).with_panel(upstream_errors_rate_panel())
+    return with_traffic_row(dash, wide=True) \
         .with_row(row("Project")) \
         .with_panel(db_info_panel()).with_panel(config_files_panel()) \
         .with_panel(webpack_panel()).with_panel(prisma_versions_panel(w=12, h=6)) \

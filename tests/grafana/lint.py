@@ -8,9 +8,17 @@ of alert names a runbook link may point at (``docs/runbooks.md#<alert name lower
 from __future__ import annotations
 
 import re
-from typing import Iterable, Iterator
+from pathlib import Path
+from typing import Iterable, Iterator, Mapping
 
-from exporter.metrics import METRICS
+import yaml
+from exporter.metrics import METRICS, Spec
+from tests.grafana.traffic_contract import CONTRACT
+
+# REMOVE AT MERGE (with traffic_contract.py): the access-log metrics, until exporter/metrics.py declares them
+KNOWN_METRICS: dict[str, Spec] = {**CONTRACT, **METRICS}
+RULES_FILE = Path(__file__).resolve().parents[2] / "alerting-rules" / "inventory.rules.yml"
+HISTOGRAM_SERIES = ("_bucket", "_count", "_sum")
 
 RULES = (
     "uid",                      # stable, readable dashboard uid; unique positive panel ids
@@ -89,12 +97,30 @@ def strip_strings(expr: str) -> str:
     return "".join(out)
 
 
+def recorded_names(path: Path = RULES_FILE) -> set[str]:
+    """Series names the shipped recording rules write (inventory:...)."""
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return {r["record"] for g in doc["groups"] for r in g["rules"] if "record" in r}
+
+
+def resolve(name: str, metrics: Mapping[str, Spec]) -> Spec | None:
+    """The spec of a series name: a declared metric, or the _bucket/_count/_sum series of a declared histogram
+    (counters: only inside rate(); _bucket adds the le label)."""
+    if name in metrics:
+        return metrics[name]
+    for suffix in HISTOGRAM_SERIES:
+        base = metrics.get(name.removesuffix(suffix)) if name.endswith(suffix) else None
+        if base is not None and base.kind == "histogram":
+            return Spec("counter", base.labels + (("le",) if suffix == "_bucket" else ()), base.help)
+    return None
+
+
 def selectors(expr: str) -> Iterator[tuple[str, dict[str, list[tuple[str, str]]]]]:
     """(metric name, {label: [(op, value)]}) for every metric selector of a PromQL expression."""
     code = strip_strings(expr)
     for match in re.finditer(rf"(?<![\w:.$])({IDENT})\s*(\{{[^}}]*\}})?", code):
         name, braces = match.group(1), match.group(2)
-        if not (name.startswith("inventory_") or (name in EXPORTER_METRICS and braces is not None)):
+        if not (name.startswith(("inventory_", "inventory:")) or (name in EXPORTER_METRICS and braces is not None)):
             continue
         matchers: dict[str, list[tuple[str, str]]] = {}
         for label, op, value in MATCHER.findall(braces or ""):
@@ -122,14 +148,20 @@ def _inside_rate(code: str, start: int) -> bool:
     return False
 
 
-def lint_expr(expr: str, where: str, defined: set[str]) -> list[Problem]:
+def lint_expr(expr: str, where: str, defined: set[str], metrics: Mapping[str, Spec] = KNOWN_METRICS,
+              recorded: set[str] | frozenset[str] = frozenset()) -> list[Problem]:
     problems: list[Problem] = []
     code = strip_strings(expr)
     for name, matchers in selectors(expr):
-        spec = METRICS.get(name)
+        spec = resolve(name, metrics)
         if name.startswith("inventory_") and spec is None:
             problems.append(("target-selectors", where, f"{name} is not a metric the exporter emits"))
             continue
+        if name.startswith("inventory:"):
+            if name not in recorded:
+                problems.append(("target-selectors", where, f"{name} is not recorded by the shipped rules"))
+                continue
+            spec = Spec("gauge", ("target",), "recording rule per job, instance, target")
         for label in ("job", "instance"):
             if not _filters_by(matchers, label, label):
                 problems.append(("target-selectors", where, f'{name} is not filtered by {label}=~"${label}"'))
@@ -163,8 +195,10 @@ def _datasource_refs(node, path: str = "") -> Iterator[tuple[str, object]]:
             yield from _datasource_refs(value, f"{path}[{i}]")
 
 
-def lint(dashboard: dict, alerts: Iterable[str]) -> list[Problem]:
+def lint(dashboard: dict, alerts: Iterable[str], metrics: Mapping[str, Spec] = KNOWN_METRICS,
+         recorded: Iterable[str] | None = None) -> list[Problem]:
     anchors = {a.lower() for a in alerts}
+    recorded = set(recorded_names() if recorded is None else recorded)
     problems: list[Problem] = []
     title = dashboard.get("title", "?")
 
@@ -229,7 +263,7 @@ def lint(dashboard: dict, alerts: Iterable[str]) -> list[Problem]:
             if not isinstance(expr, str) or not expr.strip():
                 problems.append(("panel-targets", where, f"query {target.get('refId')} has no expr"))
                 continue
-            problems.extend(lint_expr(expr, f"{where} [{target.get('refId')}]", defined))
+            problems.extend(lint_expr(expr, f"{where} [{target.get('refId')}]", defined, metrics, recorded))
     for name, var in found.items():
         query = var.get("query")
         query = query.get("query") if isinstance(query, dict) else query

@@ -6,7 +6,8 @@ just before our offset are no longer the ones we read there. Unlike the error lo
 descriptor is kept open between reads, so a rotation by rename loses nothing: when the path names
 another file, the old one is read to its end first, then kept a while (``DRAIN_SECONDS``) and read
 again on each pass, because with ``logrotate``'s ``create`` the new file exists before nginx has
-reopened its logs and nginx may still write a few lines to the old one.
+reopened its logs and nginx may still write a few lines to the old one. (A file renamed away before
+any pass opened it cannot be found: rotations are hours apart, passes a second.)
 
 Lines longer than LINE_LIMIT are skipped, counted as too long, and never held in memory whole.
 """

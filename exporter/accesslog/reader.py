@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from exporter.accesslog.aggregate import Classifier, Totals, new_batch, tally
-from exporter.accesslog.formats import LineFormat, compile_format
+from exporter.accesslog.formats import FormatError, LineFormat, compile_format
 from exporter.accesslog.routes import RouteTable
 from exporter.accesslog.tail import Tail
 from exporter.safeopen import NotRegularFile
@@ -28,7 +28,7 @@ log = logging.getLogger("exporter.accesslog")
 
 INTERVAL = 1.0
 SLICE = 20_000
-STOP_WAIT = 5.0
+STOP_WAIT = 1.0  # at shutdown, per reader at most; on a config change a reader is only told to stop
 
 
 @dataclass(frozen=True)
@@ -42,23 +42,30 @@ class ReaderKey:
 class Reader:
     def __init__(self, key: ReaderKey, interval: float = INTERVAL):
         self.key, self.interval = key, interval
-        self.format: LineFormat = compile_format(key.format)
+        self.error: tuple[str, str] | None = None  # (reason, detail) of the last pass, None when it read
+        try:
+            self.format: LineFormat | None = compile_format(key.format)
+        except FormatError as exc:  # a discovered log_format this reader cannot split: said, never fatal
+            self.format, self.error = None, ("parse_error", f"access_log_format of {key.path}: {exc}")
         self.classify = Classifier(RouteTable() if key.route_label else None)
         self.tail = Tail(key.path)
         self.totals = Totals()
         self.lock = threading.Lock()
         self.ready = threading.Event()  # set after the first pass (start-up seed read, or failed)
         self.stopping = threading.Event()
-        self.error: tuple[str, str] | None = None  # (reason, detail) of the last pass, None when it read
         self.thread = threading.Thread(target=self._run, name=f"access-log {key.target}", daemon=True)
 
     def start(self) -> None:
+        if self.format is None:
+            self.ready.set()
+            return
         self.thread.start()
 
-    def stop(self) -> None:
+    def stop(self, wait: float = 0.0) -> None:
+        """Tell the thread to end after its current pass (it closes the file); wait at most ``wait``."""
         self.stopping.set()
-        if self.thread.is_alive() and self.thread is not threading.current_thread():
-            self.thread.join(STOP_WAIT)
+        if wait and self.thread.is_alive() and self.thread is not threading.current_thread():
+            self.thread.join(wait)
 
     def _run(self) -> None:
         try:
@@ -150,7 +157,7 @@ class Readers:
         for reader in readers:
             reader.stopping.set()
         for reader in readers:
-            reader.stop()
+            reader.stop(STOP_WAIT)
 
 
 def readers_of(ctx) -> Readers:

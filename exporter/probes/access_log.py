@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import time
 
-from exporter.accesslog.aggregate import KINDS
+from exporter.accesslog.aggregate import KINDS, Totals
 from exporter.accesslog.reader import Reader, readers_of
 from exporter.accesslog.window import BUCKETS, quantile
-from exporter.accesslog.aggregate import Totals
 from exporter.config import Target
 from exporter.metrics import Samples
 from exporter.probing import Deadline, Outcome, ProbeContext
@@ -26,6 +25,8 @@ BOUNDS = BUCKETS + (float("inf"),)
 async def probe_access_log(target: Target, ctx: ProbeContext, out: Samples, deadline: Deadline) -> Outcome:
     assert target.access_log is not None
     reader = readers_of(ctx).ensure(target)
+    if reader.format is None:
+        return outcome_of(reader)  # a log_format that cannot be split: no figure rather than zeros
     if not reader.ready.is_set():
         try:
             await ctx.blocking(deadline, reader.ready.wait, deadline.remaining())

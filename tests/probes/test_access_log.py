@@ -194,6 +194,19 @@ async def test_sync_follows_the_config(ctx, tmp_path, log):
     readers.sync(Config(targets=(one,)))
     assert readers.readers["one"] is first  # unchanged: kept
     readers.sync(Config(targets=(target(name="one", access_log=log, route_label=True),)))
-    assert readers.readers["one"] is not first and not first.thread.is_alive()
+    assert readers.readers["one"] is not first and first.stopping.is_set()
+    first.thread.join(10)
+    assert not first.thread.is_alive()
     readers.sync(Config(targets=()))
     assert readers.readers == {}
+
+
+async def test_a_log_format_that_cannot_be_split_fails_the_probe_and_nothing_else(ctx, log):
+    from exporter.config import Config
+
+    t = target(access_log=log, access_log_format="$status$request")  # as discovery could bring it
+    readers_of(ctx).sync(Config(targets=(t,)))
+    out = Samples({"target": "t"})
+    outcome = await probe_access_log(t, ctx, out, deadline())
+    assert not outcome.ok and outcome.reason == "parse_error" and "follow each other" in outcome.detail
+    assert out.value("inventory_access_log_lines_total") is None

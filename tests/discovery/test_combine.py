@@ -97,3 +97,14 @@ def test_odd_package_names_become_valid_target_names():
 def test_sources_in_nginx_s_own_directory_are_shortened():
     assert short_source("/etc/nginx/conf.d/shop.conf:7") == "conf.d/shop.conf:7"
     assert short_source("/opt/nginx/shop.conf:7") == "/opt/nginx/shop.conf:7"
+
+
+def test_discover_prints_the_access_log_and_its_format_as_a_config_that_loads_back():
+    from exporter.config import parse_config
+    from exporter.discover_cli import render_yaml
+
+    (target,) = combine(Findings(apps=[app()], sites=[site()]))
+    text = render_yaml([target], [])
+    assert 'access_log: "/var/log/nginx/shop.access.log"  # access_log of the server (sites-enabled/inventory:3)' in text
+    (loaded,) = parse_config(text, "discovered.yml").targets
+    assert (loaded.access_log, loaded.access_log_format) == (target.access_log, target.access_log_format)

@@ -210,3 +210,26 @@ async def test_a_log_format_that_cannot_be_split_fails_the_probe_and_nothing_els
     outcome = await probe_access_log(t, ctx, out, deadline())
     assert not outcome.ok and outcome.reason == "parse_error" and "follow each other" in outcome.detail
     assert out.value("inventory_access_log_lines_total") is None
+
+
+def test_a_scrape_reads_the_counts_while_a_backlog_is_still_being_parsed(tmp_path):
+    """The reader folds slices as it goes: a snapshot in the middle of a backlog sees part of it
+    (the scrape did not wait for the backlog), and at the end, all of it."""
+    log = tmp_path / "access.log"
+    log.write_text("")
+    reader = Reader(ReaderKey("t", log, FORMAT, False), interval=0.05)
+    reader.read_pass()
+    total = 150_000  # several passes of PASS_BUDGET
+    append(log, *([line()] * total))
+    reader.start()
+    seen = set()
+    try:
+        while True:
+            lines = reader.snapshot().lines
+            seen.add(lines)
+            if lines == total:
+                break
+            assert reader.thread.is_alive()
+    finally:
+        reader.stop(10)
+    assert any(0 < lines < total for lines in seen), sorted(seen)[:10]

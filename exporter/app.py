@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector,
 
 from exporter import __version__, exposition
 from exporter.build import revision
+from exporter.accesslog.reader import readers_of
 from exporter.config import Config, ConfigError, load_config
 from exporter.discovery.runner import DiscoveryState, rediscover_forever, with_discovery
 from exporter.config_view import config_yaml
@@ -109,6 +110,7 @@ class State:
         self.config = config
         if self.ctx is not None:
             self.ctx.config = config
+            readers_of(self.ctx).sync(config)  # access logs: readers started, restarted, stopped
 
 
 STATE = web.AppKey("state", State)
@@ -157,6 +159,7 @@ async def _resources(app: web.Application):
     executor = ProbePool(PROBE_THREADS)
     session = make_session()
     state.ctx = ProbeContext(session=session, executor=executor, config=state.config)
+    readers_of(state.ctx).sync(state.config)  # the access logs are read from now on (stopped by ctx.close)
     loop = asyncio.get_running_loop()
     try:
         loop.add_signal_handler(signal.SIGHUP, lambda: _background(state.reload_async()))

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from exporter.accesslog.formats import check_format
 from exporter.yamlbounds import (  # noqa: F401  (re-exported: the config's bounds live there)
     MAX_CONFIG_BYTES,
     MAX_EXPANDED_NODES,
@@ -50,6 +51,9 @@ class Target:
     db_query: str = "SELECT count(*) FROM sqlite_master"
     allow_outside_project: bool = False  # may the database path leave project_dir?
     proxy_host: str | None = None  # the Host header sent to proxy_url (nginx picks the server by it)
+    access_log: Path | None = None  # nginx's access log of the site (exporter.accesslog)
+    access_log_format: str | None = None  # its log_format text; None: combined
+    route_label: bool = False  # label inventory_requests_total with the templated route
     # Filled in by discovery, never by a config file:
     origins: tuple[tuple[str, str], ...] = ()  # (key, where its value came from), e.g. ("app_url", "pid 42 (next-server)")
     upstream_mismatch: Any = None  # exporter.discovery.model.Mismatch: nginx proxies to a port where the app is not
@@ -275,6 +279,9 @@ TARGET_KEYS: dict[str, Key] = {
     "db_query": Key(_str),
     "allow_outside_project": Key(_bool),
     "proxy_host": Key(_host_header),
+    "access_log": Key(_path),
+    "access_log_format": Key(check_format),
+    "route_label": Key(_bool),
 }
 DNS_KEYS = {
     "names": Key(_list_of(_str)),

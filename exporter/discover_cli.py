@@ -24,7 +24,7 @@ from exporter.discovery.flags import add_discovery_flags, overrides_from
 from exporter.discovery.model import DiscoveryError
 from exporter.discovery.runner import find, unit_project_names
 
-KEYS = ("name", "app_url", "proxy_url", "proxy_host", "proxy_error_log", "project_dir")
+KEYS = ("name", "app_url", "proxy_url", "proxy_host", "proxy_error_log", "access_log", "access_log_format", "project_dir")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.utils import floatToGoString
 from prometheus_client.openmetrics import exposition as openmetrics
 
-from exporter.metrics import METRICS
+from exporter.metrics import METRICS, HistogramValue
 from exporter.redact import label as redact_label
 
 TEXT = "text/plain; version=0.0.4; charset=utf-8"
@@ -94,6 +94,7 @@ def _header(name: str, openmetrics_format: bool) -> str:
 _ORDER = {name: index for index, name in enumerate(METRICS)}
 _LABELS = {name: tuple(sorted(spec.labels)) for name, spec in METRICS.items()}
 _HEADERS = {om: {name: _header(name, om) for name in METRICS} for om in (False, True)}
+_HISTOGRAMS = frozenset(name for name, spec in METRICS.items() if spec.kind == "histogram")
 
 
 def render(samples: Iterable[tuple[str, dict[str, str], float]], openmetrics_format: bool = False) -> str:
@@ -104,6 +105,9 @@ def render(samples: Iterable[tuple[str, dict[str, str], float]], openmetrics_for
     lines: list[str] = []
     for name in sorted(grouped, key=_ORDER.__getitem__):
         lines.append(headers[name])
+        if name in _HISTOGRAMS:
+            _histogram_lines(name, grouped[name], lines)
+            continue
         order = _LABELS[name]
         for labels, value in grouped[name]:
             if order:
@@ -112,6 +116,23 @@ def render(samples: Iterable[tuple[str, dict[str, str], float]], openmetrics_for
             else:
                 lines.append(f"{name} {number(value)}")
     return "\n".join(lines) + "\n" if lines else ""
+
+
+def _histogram_lines(name: str, rows: list[tuple[dict[str, str], HistogramValue]], lines: list[str]) -> None:
+    """``_bucket`` (cumulative, +Inf last), ``_count`` and ``_sum`` of each label set, labels sorted (le among them)."""
+    order = _LABELS[name]
+    with_le = tuple(sorted(order + ("le",)))
+    for labels, value in rows:
+        pairs = [f'{label}="{_label_text(labels.get(label, ""))}"' for label in order]
+        plain = "{" + ",".join(pairs) + "}" if pairs else ""
+        for le, count in value.buckets:
+            bucket = ",".join(
+                f'le="{floatToGoString(le)}"' if label == "le" else f'{label}="{_label_text(labels.get(label, ""))}"'
+                for label in with_le
+            )
+            lines.append(f"{name}_bucket{{{bucket}}} {number(count)}")
+        lines.append(f"{name}_count{plain} {number(value.count)}")
+        lines.append(f"{name}_sum{plain} {number(value.sum)}")
 
 
 def render_process(registry: CollectorRegistry, openmetrics_format: bool) -> str:

@@ -7,16 +7,17 @@ prometheus-client metric families. Nothing here outlives a scrape.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, NamedTuple
 
 from exporter.pool import MAX_STUCK_THREADS
 from exporter.probing import REASONS
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.utils import floatToGoString
 
 
 @dataclass(frozen=True)
 class Spec:
-    kind: str  # "gauge" or "counter"
+    kind: str  # "gauge", "counter" or "histogram"
     labels: tuple[str, ...]
     help: str
 
@@ -27,6 +28,18 @@ def _g(help: str, *labels: str) -> Spec:
 
 def _c(help: str, *labels: str) -> Spec:
     return Spec("counter", labels, help)
+
+
+def _h(help: str, *labels: str) -> Spec:
+    return Spec("histogram", labels, help)
+
+
+class HistogramValue(NamedTuple):
+    """One histogram sample: cumulative (upper bound, count) pairs ending with +Inf, the sum and the count."""
+
+    buckets: tuple[tuple[float, float], ...]
+    sum: float
+    count: float
 
 
 T = "target"
@@ -72,6 +85,38 @@ METRICS: dict[str, Spec] = {
     ),
     "inventory_proxy_upstream_errors_last_timestamp_seconds": _g(
         "Unix time nginx wrote its last upstream failure line of this class (the line's own time stamp).", T, "reason"
+    ),
+    # access log (nginx's record of the users' requests: exporter.accesslog)
+    "inventory_requests_total": _c(
+        "Requests nginx logged in the target's access log since the exporter started, by kind (api, page, static), "
+        "status class (2xx..5xx, other) and templated route (empty unless the target sets route_label).",
+        T, "kind", "code_class", "route",
+    ),
+    "inventory_request_duration_seconds": _h("Request time nginx logged ($request_time).", T, "kind"),
+    "inventory_upstream_response_seconds": _h(
+        "Upstream response time nginx logged ($upstream_response_time, the first upstream tried).", T, "kind"
+    ),
+    "inventory_upstream_errors_total": _c(
+        "Logged requests whose upstream status (else status) was 502, 503 or 504, by that status.", T, "status"
+    ),
+    "inventory_response_bytes_total": _c("Response body bytes nginx logged ($body_bytes_sent).", T, "kind"),
+    "inventory_access_log_lines_total": _c("Access log lines read, parsed or not.", T),
+    "inventory_access_log_unparsed_lines_total": _c(
+        "Access log lines not counted as requests: too_long (over 64 KiB) or unparsable (not the log format).",
+        T, "reason",
+    ),
+    "inventory_requests_recent": _g(
+        "Requests nginx logged in the last 5 minutes (by the time in the line), by kind and status class.",
+        T, "kind", "code_class",
+    ),
+    "inventory_requests_failed_recent": _g("5xx responses nginx logged in the last 5 minutes, by status.", T, "status"),
+    "inventory_requests_failing_since_timestamp_seconds": _g(
+        "Unix time of the first 5xx of the current unbroken run of 5xx responses; absent when the last request "
+        "succeeded.", T,
+    ),
+    "inventory_request_duration_recent_p95_seconds": _g(
+        "95th percentile of the request time over the last 5 minutes (upper bound of the histogram bucket that "
+        "holds it, interpolated linearly inside the bucket).", T, "kind",
     ),
     # database
     "inventory_db_info": _g("The SQLite database being checked and where its path came from.", T, "path", "source"),
@@ -203,6 +248,14 @@ class Samples:
     def add(self, metric: str, value: float, /, **labels: str) -> None:
         self.store.append((metric, {**self.base, **labels}, float(value)))
 
+    def add_histogram(self, metric: str, buckets: Iterable[tuple[float, float]], total: float, /,
+                      **labels: str) -> None:
+        """A histogram sample: cumulative (upper bound, count) pairs, +Inf last (added when missing)."""
+        pairs = tuple((float(le), float(n)) for le, n in buckets)
+        if not pairs or pairs[-1][0] != float("inf"):
+            raise ValueError(f"{metric}: the last bucket must be +Inf")
+        self.store.append((metric, {**self.base, **labels}, HistogramValue(pairs, float(total), pairs[-1][1])))
+
     def scoped(self, **base: str) -> "Samples":
         return Samples({**self.base, **base}, self.store)
 
@@ -226,7 +279,11 @@ def families(samples: Iterable[tuple[str, dict[str, str], float]]) -> list[Metri
         family = built.get(name)
         spec = METRICS[name]
         if family is None:
-            cls = CounterMetricFamily if spec.kind == "counter" else GaugeMetricFamily
+            cls = {"counter": CounterMetricFamily, "histogram": HistogramMetricFamily}.get(spec.kind, GaugeMetricFamily)
             family = built[name] = cls(name, spec.help, labels=spec.labels)
-        family.add_metric([str(labels.get(label, "")) for label in spec.labels], value)
+        values = [str(labels.get(label, "")) for label in spec.labels]
+        if isinstance(value, HistogramValue):
+            family.add_metric(values, [(floatToGoString(le), n) for le, n in value.buckets], value.sum)
+        else:
+            family.add_metric(values, value)
     return [built[name] for name in METRICS if name in built]

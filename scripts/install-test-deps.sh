@@ -4,7 +4,7 @@
 # for the side-by-side benchmark smoke test, systemd-analyze) and the Python packages.
 set -euo pipefail
 DEBS=(nginx prometheus prometheus-alertmanager chromium fonts-noto-cjk fonts-noto-color-emoji apache2-utils
-      prometheus-blackbox-exporter prometheus-node-exporter wrk systemd)
+      prometheus-blackbox-exporter prometheus-node-exporter wrk systemd goaccess)
 missing=()
 for pkg in "${DEBS[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

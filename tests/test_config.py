@@ -360,7 +360,10 @@ PLAUSIBLE = {
     "name": st.one_of(st.sampled_from(["shop", "admin", "a.b-c_d"]), st.text(max_size=8)),
     "app_url": url, "proxy_url": url, "url": url,
     "endpoints": url_paths, "static_paths": url_paths,
-    "proxy_error_log": path, "project_dir": path, "database": path, "log_file": path,
+    "proxy_error_log": path, "project_dir": path, "database": path, "log_file": path, "access_log": path,
+    "access_log_format": st.one_of(st.sampled_from(["combined", "$a$b", '$status "$request"', '{"s":"$status"}', ""]),
+                                   st.text(max_size=12)),
+    "route_label": st.booleans(),
     "timeout": duration, "refresh_interval": duration,
     "app_process_names": strings, "env_vars": strings, "names": strings, "mountpoints": strings,
     "db_query": st.text(max_size=12), "allow_outside_project": st.booleans(),
@@ -419,3 +422,19 @@ def test_any_yaml_ish_text_gives_a_config_or_a_config_error(text):
 @given(document=documents)
 def test_any_data_structure_dumped_as_yaml_gives_a_config_or_a_config_error(document):
     assert_config_or_config_error(yaml.safe_dump(document, sort_keys=False, allow_unicode=True))
+
+
+def test_the_access_log_keys_are_read_and_a_bad_format_is_named(tmp_path):
+    good = parse_config("""
+targets:
+  - name: shop
+    access_log: /var/log/nginx/access.log
+    access_log_format: '$remote_addr [$time_local] "$request" $status rt=$request_time'
+    route_label: true
+""")
+    (shop,) = good.targets
+    assert shop.access_log == Path("/var/log/nginx/access.log") and shop.route_label is True
+    assert shop.access_log_format.startswith("$remote_addr")
+    with pytest.raises(ConfigError) as bad:
+        parse_config("targets:\n  - name: shop\n    access_log_format: '$status$request'\n", source="c.yml")
+    assert "c.yml:3: targets[0].access_log_format: $status and $request follow each other" in str(bad.value)

@@ -2,7 +2,8 @@
 
 The exporter runs as a subprocess with a target whose every probe has something to report: a real
 app process (tests/support/fake_app.py, named node), the same app as its "proxy", a project tree with
-a SQLite database, an nginx-style error log and an app log.
+a SQLite database, an nginx-style error log, an access log (with request and upstream times, so
+the histograms are checked) and an app log.
 """
 
 from __future__ import annotations
@@ -18,6 +19,21 @@ from tests.support.exporter_proc import Exporter, fetch
 from tests.support.stack import require, start_app
 
 OPENMETRICS = {"Accept": "application/openmetrics-text; version=1.0.0"}
+ACCESS_FORMAT = '$remote_addr [$time_local] "$request" $status $body_bytes_sent rt=$request_time urt="$upstream_response_time" us=$upstream_status'
+ACCESS_LINES = [
+    '127.0.0.1 [{t}] "GET /api/products/7 HTTP/1.1" 200 512 rt=0.042 urt="0.040" us=200',
+    '127.0.0.1 [{t}] "GET / HTTP/1.1" 502 157 rt=0.001 urt="0.001" us=502',
+    '127.0.0.1 [{t}] "GET /_next/static/chunks/main-0123456789abcdef.js HTTP/1.1" 200 9000 rt=0.003 urt="-" us=-',
+    'not an access log line',
+]
+
+
+def write_access_lines(path) -> None:
+    import time
+
+    stamp = time.strftime("%d/%b/%Y:%H:%M:%S %z")
+    with open(path, "a") as handle:
+        handle.writelines(line.format(t=stamp) + "\n" for line in ACCESS_LINES)
 
 
 @pytest.fixture(scope="module")
@@ -27,6 +43,8 @@ def exporter(tmp_path_factory):
     (project / "dev.log").write_text("ready on 3001\nError: boom\n")
     error_log = tmp / "error.log"
     error_log.write_text("")
+    access_log = tmp / "access.log"
+    access_log.write_text("")
     app_port = free_port()
     app = start_app(tmp / "bin", app_port)
     config = tmp / "config.yml"
@@ -38,6 +56,9 @@ targets:
     static_paths: [/favicon.ico]
     proxy_url: http://127.0.0.1:{app_port}/
     proxy_error_log: {error_log}
+    access_log: {access_log}
+    access_log_format: '{ACCESS_FORMAT}'
+    route_label: true
     project_dir: {project}
     log_file: dev.log
 dns:
@@ -47,9 +68,22 @@ dns:
     port = free_port()
     try:
         with Exporter([f"--config.file={config}", f"--web.listen-address=127.0.0.1:{port}"], port, tmp / "exporter.log", tmp) as running:
+            write_access_lines(access_log)  # after start-up: tailed from the end
+            wait_for_access_lines(running)
             yield running
     finally:
         app.stop()
+
+
+def wait_for_access_lines(exporter: Exporter) -> None:
+    import time
+
+    for _ in range(100):  # the reader passes every second; bounded
+        body = scrape(exporter, "/probe?target=shop")
+        if f'inventory_access_log_lines_total{{target="shop"}} {float(len(ACCESS_LINES))}'.encode() in body:
+            return
+        time.sleep(0.1)
+    raise AssertionError("the access log lines were not read within 10 s")
 
 
 def promtool(exposition: bytes) -> subprocess.CompletedProcess:
@@ -81,12 +115,17 @@ def test_every_family_of_a_full_scrape_is_there_to_be_checked(exporter):
     _info, process and GC metrics."""
     text = scrape(exporter, "/metrics").decode()
     probes = [line for line in text.splitlines() if line.startswith('inventory_probe_success{probe="') and 'target="shop"' in line]
-    assert len(probes) == 9 and all(line.endswith(" 1.0") for line in probes), probes
-    for family in ("inventory_proxy_upstream_errors_total", "inventory_db_up", "inventory_log_lines",
+    assert len(probes) == 10 and all(line.endswith(" 1.0") for line in probes), probes
+    for family in ("inventory_request_duration_seconds", "inventory_upstream_response_seconds",
+                   "inventory_requests_total", "inventory_requests_recent",
+                   "inventory_proxy_upstream_errors_total", "inventory_db_up", "inventory_log_lines",
                    "inventory_cpus", "inventory_exporter_build_info", "process_cpu_seconds_total",
                    "python_gc_collections_total", "python_info"):
         assert f"# HELP {family} " in text and f"# TYPE {family} " in text, family
     assert "inventory_cpu_count" not in text
+    assert "# TYPE inventory_request_duration_seconds histogram" in text
+    assert 'inventory_request_duration_seconds_bucket{kind="api",le="0.05",target="shop"} 1.0' in text
+    assert 'inventory_requests_total{code_class="2xx",kind="api",route="/api/products/:id",target="shop"} 1.0' in text
 
 
 def test_promtool_does_reject_what_this_exporter_used_to_serve():

@@ -121,12 +121,15 @@ def _mismatch_target(app: RunningApp, site: NginxSite, mismatch: Mismatch) -> Ta
 def _with_site(target: Target, site: NginxSite | None, origins: list[tuple[str, str]]) -> Target:
     values = dict(target.__dict__)
     if site is not None:
-        values.update(proxy_url=site.proxy_url, proxy_host=site.host, proxy_error_log=site.error_log)
+        values.update(proxy_url=site.proxy_url, proxy_host=site.host, proxy_error_log=site.error_log,
+                      access_log=site.access_log, access_log_format=site.access_log_format)
         origins += [("proxy_url", short_source(site.listen_source)), ("upstream", short_source(site.source))]
         if site.host:
             origins.append(("proxy_host", f"server_name in {short_source(site.listen_source)}"))
         if site.error_log:
             origins.append(("proxy_error_log", f"error_log of the server ({short_source(site.listen_source)})"))
+        if site.access_log:
+            origins.append(("access_log", f"access_log of the server ({short_source(site.listen_source)})"))
     values["origins"] = tuple(origins)
     return Target(**values)
 

@@ -11,6 +11,7 @@ from typing import Callable
 
 from exporter.config import Target
 from exporter.probing import ProbeFn
+from exporter.probes.access_log import probe_access_log
 from exporter.probes.database import probe_database
 from exporter.probes.dns import probe_dns
 from exporter.probes.files import probe_files
@@ -46,6 +47,7 @@ TARGET_PROBES: dict[str, TargetProbe] = {
     "proxy": TargetProbe(probe_proxy, lambda t: t.proxy_url is not None),
     "port": TargetProbe(probe_port, _always),
     "proxy_log": TargetProbe(probe_proxy_log, lambda t: t.proxy_error_log is not None),
+    "access_log": TargetProbe(probe_access_log, lambda t: t.access_log is not None),
     "database": TargetProbe(probe_database, lambda t: t.project_dir is not None or t.database is not None),
     "prisma": TargetProbe(probe_prisma, _has_project),
     "files": TargetProbe(probe_files, _has_project),

@@ -22,6 +22,7 @@ def site(app_port: int = 3001, listen: int = 80, roots: tuple[Path, ...] = (), h
         proxy_url=f"http://127.0.0.1:{listen}/", host=host, app_host="127.0.0.1", app_port=app_port,
         proxy_pass=f"proxy_pass http://127.0.0.1:{app_port}", source="/etc/nginx/sites-enabled/inventory:14",
         listen_source="/etc/nginx/sites-enabled/inventory:3", error_log=Path("/var/log/nginx/shop.error.log"),
+        access_log=Path("/var/log/nginx/shop.access.log"), access_log_format='$remote_addr "$request" $status',
         roots=roots, server_names=(host,) if host else (),
     )
 
@@ -40,6 +41,8 @@ def test_a_running_app_with_its_front_is_one_target_and_says_where_each_value_ca
     assert origins["app_url"] == "pid 42 (next-server (v15.5.0))"
     assert origins["upstream"] == "sites-enabled/inventory:14" and origins["proxy_url"] == "sites-enabled/inventory:3"
     assert target.upstream_mismatch is None
+    assert (target.access_log, target.access_log_format) == (Path("/var/log/nginx/shop.access.log"), '$remote_addr "$request" $status')
+    assert origins["access_log"] == "access_log of the server (sites-enabled/inventory:3)"
 
 
 def test_a_site_whose_app_does_not_run_is_the_incident_with_the_project_from_its_unit():
@@ -94,3 +97,14 @@ def test_odd_package_names_become_valid_target_names():
 def test_sources_in_nginx_s_own_directory_are_shortened():
     assert short_source("/etc/nginx/conf.d/shop.conf:7") == "conf.d/shop.conf:7"
     assert short_source("/opt/nginx/shop.conf:7") == "/opt/nginx/shop.conf:7"
+
+
+def test_discover_prints_the_access_log_and_its_format_as_a_config_that_loads_back():
+    from exporter.config import parse_config
+    from exporter.discover_cli import render_yaml
+
+    (target,) = combine(Findings(apps=[app()], sites=[site()]))
+    text = render_yaml([target], [])
+    assert 'access_log: "/var/log/nginx/shop.access.log"  # access_log of the server (sites-enabled/inventory:3)' in text
+    (loaded,) = parse_config(text, "discovered.yml").targets
+    assert (loaded.access_log, loaded.access_log_format) == (target.access_log, target.access_log_format)

@@ -42,12 +42,9 @@ RANGE = "3600s"  # the dashboards' default time range, now-1h
 STATE_HELD = 6  # scrapes a state must have lasted before its panels are checked
 DEADLINE = 25.0  # seconds, for any one wait
 
-# --- MERGE: access-log feature detection (issue 14) ----------------------------------------------------------
-# The Traffic row reads the access-log probe's metrics, which exist once that branch is merged. Until then its
-# queries are skipped here ONLY by this detection; at merge, delete ACCESS_LOG_SUPPORTED, TRAFFIC_PENDING and the
-# two `if not ACCESS_LOG_SUPPORTED` blocks below, so every Traffic query must answer like every other panel.
-ACCESS_LOG_SUPPORTED = hasattr(exporter.config.Target, "access_log")
-TRAFFIC_PENDING = "access-log probe not merged yet: exporter.config.Target has no access_log"
+TIMED_FORMAT_TEXT = ('$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent '
+                     '"$http_referer" "$http_user_agent" rt=$request_time urt="$upstream_response_time" us=$upstream_status')
+TIMED_FORMAT = f"log_format timed '{TIMED_FORMAT_TEXT}';"
 TRAFFIC_METRICS = re.compile(r"inventory_request|inventory:slo_")
 TRAFFIC_PATHS = ("/api/products", "/api/health", "/", "/favicon.ico")
 TRAFFIC_PAUSE = 0.1  # seconds between requests: about 10 requests/s, bounded, 127.0.0.1 only
@@ -130,7 +127,8 @@ def live(tmp_path_factory):
                                            "--directory", str(tmp / "registry"), str(registry_port)],
                               tmp / "registry.log", registry_port))
         access_log = tmp / "nginx" / "access.log"
-        nginx = Nginx(tmp / "nginx", proxy_port, app_port, extra=f"access_log {access_log};")
+        # nginx logs $request_time and the upstream's answer, which the latency panels and the SLOs read
+        nginx = Nginx(tmp / "nginx", proxy_port, app_port, extra=f"access_log {access_log} timed;", http_extra=TIMED_FORMAT)
         stoppable.append(nginx)
         app = start_app(tmp / "bin", app_port)
         stoppable.append(app)
@@ -145,8 +143,8 @@ def live(tmp_path_factory):
                 "log_file": "dev.log",
                 "timeout": "1s",
         }
-        if ACCESS_LOG_SUPPORTED:  # MERGE: always set access_log
-            target["access_log"] = str(access_log)
+        target["access_log"] = str(access_log)
+        target["access_log_format"] = TIMED_FORMAT_TEXT
         config = tmp / "exporter.yml"
         config.write_text(yaml.safe_dump({
             "targets": [target],
@@ -253,8 +251,6 @@ QUERIES = [
 
 
 def assert_answers(state: dict, expr: str, panel_type: str, instant: bool) -> None:
-    if not ACCESS_LOG_SUPPORTED and TRAFFIC_METRICS.search(expr):  # MERGE: delete this block
-        pytest.skip(TRAFFIC_PENDING)
     prom: Prometheus = state["prom"]
     for selection, values in selections(state).items():
         query = expand(expr, values)
@@ -308,6 +304,19 @@ def test_a_healthy_stack_reads_healthy_on_the_overview(healthy):
     assert values(panel_result(healthy, "Prisma drift", "C"), "target") == {"shop": 0}  # 6.19.0 installed, 7.1.0 out
 
 
+# module-scoped states run in file order: the healthy traffic check comes before the app is stopped
+def test_real_traffic_reads_healthy_on_the_traffic_row(healthy):
+    state = traffic_state(healthy)
+    requests = values(panel_result(state, "Requests by status class"), "code_class")
+    assert requests.get("2xx", 0) > 0 and requests.get("5xx", 0) == 0, requests
+    assert values(panel_result(state, "Error ratio (5xx)"), "target") == {"shop": 0}
+    for ref in "ABC":  # p50, p95, p99 of each kind the driver requests
+        kinds = values(panel_result(state, "Request latency p50 / p95 / p99", ref), "kind")
+        assert {"api", "page", "static"} <= set(kinds) and all(0 < v < 0.5 for v in kinds.values()), kinds
+    budget = values(panel_result(state, "Error budget remaining"), "slo")
+    assert budget["availability"] == 1, budget
+
+
 @pytest.mark.parametrize(("dashboard", "panel", "ref", "expr", "panel_type", "instant"), QUERIES)
 def test_every_panel_query_returns_data_when_the_app_behind_nginx_is_stopped(
     broken, dashboard, panel, ref, expr, panel_type, instant
@@ -330,25 +339,11 @@ def test_the_stopped_app_reads_as_app_not_listening_with_nginx_502_on_the_overvi
     assert [r["metric"]["process"] for r in owner] == ["(nothing)"]
 
 
-# --- Traffic row on real requests through nginx (MERGE: drop the skips) ---------------------------------------
+# --- Traffic row on real requests through nginx -------------------------------------------------------------
 
 
 def traffic_state(state: dict) -> dict:
-    if not ACCESS_LOG_SUPPORTED:  # MERGE: delete this block
-        pytest.skip(TRAFFIC_PENDING)
     return state
-
-
-def test_real_traffic_reads_healthy_on_the_traffic_row(healthy):
-    state = traffic_state(healthy)
-    requests = values(panel_result(state, "Requests by status class"), "code_class")
-    assert requests.get("2xx", 0) > 0 and requests.get("5xx", 0) == 0, requests
-    assert values(panel_result(state, "Error ratio (5xx)"), "target") == {"shop": 0}
-    for ref in "ABC":  # p50, p95, p99 of each kind the driver requests
-        kinds = values(panel_result(state, "Request latency p50 / p95 / p99", ref), "kind")
-        assert {"api", "page", "static"} <= set(kinds) and all(0 < v < 0.5 for v in kinds.values()), kinds
-    budget = values(panel_result(state, "Error budget remaining"), "slo")
-    assert budget["availability"] == 1, budget
 
 
 def test_the_stopped_app_shows_on_the_traffic_row_as_5xx_spending_the_budget(broken):

@@ -14,7 +14,6 @@ from exporter.diagnosis import THRESHOLDS
 from exporter.metrics import METRICS
 from tests.grafana.conftest import committed_dashboards, shipped_alert_names
 from tests.grafana.lint import lint, recorded_names
-from tests.grafana.traffic_contract import CONTRACT
 from tests.support.stack import require
 
 ROW = "Traffic (nginx access log) and SLOs"
@@ -89,13 +88,3 @@ def test_the_lint_knows_histogram_series_and_recording_rules():
     assert ("target-counter-rate", "counter inventory_request_duration_seconds_bucket used outside rate()/increase()") in outside_rate
     assert _broken("inventory_request_duration_seconds_bucket", "inventory_request_duration_bucket") >= {
         ("target-selectors", "inventory_request_duration_bucket is not a metric the exporter emits")}
-
-
-@pytest.mark.parametrize("name", sorted(CONTRACT))
-def test_the_contract_agrees_with_exporter_metrics_once_declared(name):
-    """Before the access-log probe is merged the metric is only in the contract; after, METRICS must agree
-    (then delete traffic_contract.py and KNOWN_METRICS in lint.py)."""
-    if name in METRICS:
-        assert (METRICS[name].kind, set(METRICS[name].labels)) == (CONTRACT[name].kind, set(CONTRACT[name].labels))
-    else:
-        assert name.startswith("inventory_request")  # pending merge: declared by the contract only

@@ -84,7 +84,7 @@ def start_foreign_listener(port: int) -> Process:
     return Process([sys.executable, "-c", code], port)
 
 
-def nginx_conf(prefix: Path, servers: str, worker_connections: int = 256) -> str:
+def nginx_conf(prefix: Path, servers: str, worker_connections: int = 256, http_extra: str = "") -> str:
     """A foreground, single-process nginx kept under ``prefix`` (pid, logs, temp files) serving ``servers``."""
     return f"""
 daemon off;
@@ -100,6 +100,7 @@ http {{
     fastcgi_temp_path {prefix}/tmp/fastcgi;
     uwsgi_temp_path {prefix}/tmp/uwsgi;
     scgi_temp_path {prefix}/tmp/scgi;
+    {http_extra}
 {servers}
 }}
 """
@@ -119,13 +120,13 @@ PROXY_SERVER = """
 
 
 class Nginx(Process):
-    def __init__(self, prefix: Path, port: int, app_port: int, extra: str = ""):
+    def __init__(self, prefix: Path, port: int, app_port: int, extra: str = "", http_extra: str = ""):
         self.prefix = prefix
         (prefix / "tmp").mkdir(parents=True, exist_ok=True)
         self.error_log = prefix / "error.log"
         self.error_log.touch()
         conf = prefix / "nginx.conf"
-        conf.write_text(nginx_conf(prefix, PROXY_SERVER.format(port=port, app_port=app_port, extra=extra)))
+        conf.write_text(nginx_conf(prefix, PROXY_SERVER.format(port=port, app_port=app_port, extra=extra), http_extra=http_extra))
         binary = require("nginx")
         check = subprocess.run([binary, "-t", "-p", str(prefix), "-c", str(conf), "-e", str(self.error_log)], capture_output=True, text=True)
         assert check.returncode == 0, check.stderr

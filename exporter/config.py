@@ -50,6 +50,8 @@ class Target:
     db_query: str = "SELECT count(*) FROM sqlite_master"
     allow_outside_project: bool = False  # may the database path leave project_dir?
     proxy_host: str | None = None  # the Host header sent to proxy_url (nginx picks the server by it)
+    tls_ca_file: Path | None = None  # CA bundle the https fronts' chains are verified against (default: system store)
+    redirect_from: str | None = None  # an http:// URL that must redirect to https:// on the same host
     # Filled in by discovery, never by a config file:
     origins: tuple[tuple[str, str], ...] = ()  # (key, where its value came from), e.g. ("app_url", "pid 42 (next-server)")
     upstream_mismatch: Any = None  # exporter.discovery.model.Mismatch: nginx proxies to a port where the app is not
@@ -187,6 +189,13 @@ def _http_url(value: Any) -> str:
     return value.rstrip("/") if parts.path in ("", "/") else value
 
 
+def _plain_http_url(value: Any) -> str:
+    value = _http_url(value)
+    if urlsplit(value).scheme != "http":
+        raise ValueError(f"{value!r} must be an http:// URL (the one that should redirect to https://)")
+    return value
+
+
 def _url_path(value: Any) -> str:
     value = _str(value)
     if not value.startswith("/") or "://" in value or any(c.isspace() for c in value):
@@ -275,6 +284,8 @@ TARGET_KEYS: dict[str, Key] = {
     "db_query": Key(_str),
     "allow_outside_project": Key(_bool),
     "proxy_host": Key(_host_header),
+    "tls_ca_file": Key(_path),
+    "redirect_from": Key(_plain_http_url),
 }
 DNS_KEYS = {
     "names": Key(_list_of(_str)),

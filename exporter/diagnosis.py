@@ -72,11 +72,15 @@ from exporter.detectors import (  # noqa: F401  (the detectors the checks below 
     _webpack_cache_failing,
     live_log_counts,
 )
+from exporter.detectors_tls import _cert_expiry, _cert_invalid, _old_protocol, _redirect_missing
 from exporter.facts import THRESHOLDS, Evidence, Facts  # noqa: F401  (re-exported)
 from exporter.impact import Impact, impact_of
 from exporter.metrics import Samples
 
 SEVERITIES = ("critical", "warning", "info")
+
+_S_CLIENT = "echo | openssl s_client -connect {tls_connect} -servername {tls_server_name} 2>/dev/null"
+_RELOAD = "sudo nginx -t && sudo systemctl reload nginx"
 
 
 @dataclass(frozen=True)
@@ -156,6 +160,17 @@ TARGET_CHECKS: tuple[Check, ...] = (
           "数据库无法查询（被锁定、损坏或不可读）",
           ("sqlite3 -readonly {db_path} 'PRAGMA quick_check;'", "fuser -v {db_path}   # who holds it open"),
           _db_unavailable),
+    Check("tls_cert_expired", "critical", "The https certificate has expired or expires within 3 days",
+          "HTTPS 证书已过期或将在 3 天内过期",
+          (_S_CLIENT + " | openssl x509 -noout -enddate -subject",
+           "sudo certbot renew   # or install the renewed certificate (ssl_certificate)", _RELOAD),
+          _cert_expiry(None, "cert_critical_days")),
+    Check("tls_cert_invalid", "critical", "The https certificate does not match the host or its chain is not trusted",
+          "HTTPS 证书与域名不匹配或证书链不受信任",
+          (_S_CLIENT.replace("s_client", "s_client -verify_hostname {tls_server_name} {tls_ca_option}")
+           + " | grep -E 'Verify return code|subject=|issuer='",
+           "install a certificate for {tls_server_name} with its full chain (ssl_certificate fullchain.pem)", _RELOAD),
+          _cert_invalid),
     Check("static_assets_failing", "warning", "Static assets do not load", "静态资源无法加载",
           ("curl -I {app_url}/favicon.ico", "ls {project_dir}/public {project_dir}/.next/static"),
           _static_errors),
@@ -163,6 +178,18 @@ TARGET_CHECKS: tuple[Check, ...] = (
           ("sudo tail -n 50 {nginx_error_log}",
            "set Node's keepAliveTimeout above nginx's keepalive_timeout (server.keepAliveTimeout = 65000)"),
           _upstream_log(("timed_out", "prematurely_closed", "connection_reset", "other"))),
+    Check("tls_cert_expiring", "warning", "The https certificate expires within 14 days", "HTTPS 证书将在 14 天内过期",
+          (_S_CLIENT + " | openssl x509 -noout -enddate", "sudo certbot renew --dry-run && sudo certbot renew", _RELOAD),
+          _cert_expiry("cert_critical_days", "cert_warning_days")),
+    Check("tls_old_protocol", "warning", "The https front accepts TLS below 1.2", "HTTPS 前端接受 TLS 1.2 以下的旧协议",
+          ("grep -rn ssl_protocols /etc/nginx/   # set: ssl_protocols TLSv1.2 TLSv1.3;", _RELOAD,
+           "openssl s_client -connect {tls_connect} -servername {tls_server_name} -tls1_1 -cipher 'DEFAULT:@SECLEVEL=0' "
+           "</dev/null   # must now fail"),
+          _old_protocol),
+    Check("https_redirect_missing", "warning", "http:// does not redirect to https://", "HTTP 未重定向到 HTTPS",
+          ("curl -sI {redirect_from} | grep -iE '^(HTTP|location)'",
+           "in nginx's port 80 server block: return 301 https://$host$request_uri;", _RELOAD),
+          _redirect_missing),
     Check("api_slow", "warning", "API responses are slower than 500 ms", "API 响应时间超过 500ms",
           ("curl -o /dev/null -s -w '%{{time_total}}\\n' {app_url}/api/health",),
           _slow_paths(("api",), "api_seconds")),

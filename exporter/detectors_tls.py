@@ -65,6 +65,11 @@ def _cert_invalid(f: Facts):
     return {"problems": "; ".join(problems)} if problems else None
 
 
+def leaf_expired(f: Facts) -> bool:
+    """Has the certificate of any https front expired (not only: expires soon)?"""
+    return any(v < time.time() for _, v in f.all("inventory_tls_cert_not_after_timestamp_seconds"))
+
+
 def _leaf_expired(f: Facts, url: str) -> bool:
     not_after = f.get("inventory_tls_cert_not_after_timestamp_seconds", url=url)
     return not_after is not None and not_after < time.time()

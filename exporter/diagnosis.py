@@ -16,18 +16,20 @@ Root cause decision order (first match wins; a cascade shows as one cause):
 5. ``app_error``: the app answers, but its endpoints fail (5xx/4xx) while the database is fine.
 6. ``proxy_upstream_misconfigured``: the app is healthy, yet nginx answers 502/504 (wrong upstream).
 7. ``proxy_down``: the app is healthy, nginx does not answer at all.
-8. ``upstream_keepalive_mismatch``: all probes pass, but nginx keeps logging upstreams closing
+8. ``tls_certificate_rejected``: the app and nginx answer, but browsers refuse the https front: its
+   certificate has expired, is for another host name, or does not chain to a trusted CA.
+9. ``upstream_keepalive_mismatch``: all probes pass, but nginx keeps logging upstreams closing
    connections prematurely (Node's keep-alive timeout shorter than nginx's).
 
 Evidence from logs is dated: nginx error-log lines written before the live probes last recovered
 (``inventory_up_since_timestamp_seconds``) are history. They stay in the counters and the
 "recent" gauge, but never keep a finding or a root cause alive; only lines that keep arriving
 while the front answers < 500 may (see :func:`live_log_counts`).
-9. ``not_checked``: none of the above, but a probe of the target timed out (a blocking call stuck
+10. ``not_checked``: none of the above, but a probe of the target timed out (a blocking call stuck
    on a hung file system or database, every probe thread stuck, or a deadline too short): the
    checks it feeds could not be judged, so the diagnosis cannot say the target is fine. The
    probes that timed out are in ``inventory_probe_failure_info{reason="timeout"}``.
-10. otherwise ``none`` (warnings and info findings are still listed, but are not a cause of an outage).
+11. otherwise ``none`` (warnings and info findings are still listed, but are not a cause of an outage).
 
 A probe that timed out is never read as absence: the checks that report something *missing*
 (database file, log file, config files, env vars, Prisma packages) are not evaluated when the probe
@@ -72,7 +74,7 @@ from exporter.detectors import (  # noqa: F401  (the detectors the checks below 
     _webpack_cache_failing,
     live_log_counts,
 )
-from exporter.detectors_tls import _cert_expiry, _cert_invalid, _old_protocol, _redirect_missing
+from exporter.detectors_tls import _cert_expiry, _cert_invalid, _old_protocol, _redirect_missing, leaf_expired
 from exporter.facts import THRESHOLDS, Evidence, Facts  # noqa: F401  (re-exported)
 from exporter.impact import Impact, impact_of
 from exporter.metrics import Samples
@@ -275,6 +277,7 @@ CAUSES = (
     "app_error",
     "proxy_upstream_misconfigured",
     "proxy_down",
+    "tls_certificate_rejected",
     "upstream_keepalive_mismatch",
     "not_checked",
     "none",
@@ -292,6 +295,9 @@ CAUSE_TEXT = {
     "proxy_upstream_misconfigured": ("The app is healthy, but nginx cannot reach it: check proxy_pass and the upstream port",
                                      "应用正常，但 Nginx 无法访问应用：请检查 proxy_pass 与上游端口配置"),
     "proxy_down": ("The app is healthy, but nginx does not answer", "应用正常，但 Nginx 无响应"),
+    "tls_certificate_rejected": ("nginx and the app answer, but browsers refuse the https front: its certificate has "
+                                 "expired, is for another host name, or is not trusted",
+                                 "Nginx 与应用均正常，但浏览器拒绝 HTTPS 前端：证书已过期、与域名不匹配或不受信任"),
     "upstream_keepalive_mismatch": ("nginx sees upstream connections closed early: Node's keep-alive timeout is shorter than nginx's",
                                     "Nginx 发现上游连接被提前关闭：Node 的 keep-alive 超时短于 Nginx"),
     "not_checked": ("Some probes timed out, so the target could not be fully checked (a hung file system or "
@@ -353,6 +359,8 @@ def root_cause(active: set[str], facts: Facts) -> str:
         return "proxy_upstream_misconfigured"
     if "proxy_down" in active:
         return "proxy_down"
+    if "tls_cert_invalid" in active or ("tls_cert_expired" in active and leaf_expired(facts)):
+        return "tls_certificate_rejected"
     if live_log_counts(facts, ("prematurely_closed",)):
         return "upstream_keepalive_mismatch"
     if timed_out(facts):

@@ -297,3 +297,26 @@ async def test_redirect_from_nothing_listening_is_missing(ctx):
     out.add("inventory_probe_failure_info", 1, probe="redirect", reason="connection_refused")  # as scrape.py records it
     findings = {f.id: f.evidence for f in diagnose_target(out.store, "t").findings}
     assert findings == {"https_redirect_missing": {"url": url, "seen": "no answer (connection_refused), no Location"}}
+
+
+# --- the proxy probe and the root cause -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", ["self_signed", "expired", "wrong_host"])
+async def test_the_proxy_probe_answers_through_a_bad_certificate_so_it_is_not_proxy_down(fronts, ctx, case):
+    from exporter.probes.proxy import probe_proxy
+
+    out = Samples({"target": "t"})
+    outcome = await probe_proxy(target(proxy_url=fronts.url(case) + "/", proxy_host=HOST), ctx, out, deadline())
+    assert outcome.ok, outcome
+    assert (out.value("inventory_proxy_up"), out.value("inventory_proxy_status_code")) == (1, 200)
+
+
+@pytest.mark.parametrize(("case", "cause"), [
+    ("valid", "none"), ("expiring_7d", "none"), ("expiring_2d", "none"), ("tls10_only", "none"),
+    ("expired", "tls_certificate_rejected"), ("wrong_host", "tls_certificate_rejected"),
+    ("self_signed", "tls_certificate_rejected"),
+])
+async def test_a_certificate_browsers_refuse_is_the_root_cause_one_that_expires_soon_is_not(fronts, ctx, case, cause):
+    *_, diagnosis = await probe(fronts, case, ctx)
+    assert diagnosis.cause == cause

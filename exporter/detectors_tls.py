@@ -78,6 +78,11 @@ def _leaf_expired(f: Facts, url: str) -> bool:
 LEGACY_VERSIONS = ("TLSv1", "TLSv1.1", "SSLv3")
 
 
+def only_old_tls(f: Facts) -> bool:
+    """Did a front negotiate TLS below 1.2 though every protocol was offered (it speaks nothing newer)?"""
+    return any(l.get("version") in LEGACY_VERSIONS for l, _ in f.all("inventory_tls_version_info"))
+
+
 def _old_protocol(f: Facts):
     accepted = f.all("inventory_tls_legacy_protocol_accepted")
     versions = f.all("inventory_tls_version_info")

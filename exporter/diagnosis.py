@@ -16,8 +16,9 @@ Root cause decision order (first match wins; a cascade shows as one cause):
 5. ``app_error``: the app answers, but its endpoints fail (5xx/4xx) while the database is fine.
 6. ``proxy_upstream_misconfigured``: the app is healthy, yet nginx answers 502/504 (wrong upstream).
 7. ``proxy_down``: the app is healthy, nginx does not answer at all.
-8. ``tls_certificate_rejected``: the app and nginx answer, but browsers refuse the https front: its
-   certificate has expired, is for another host name, or does not chain to a trusted CA.
+8. ``https_front_rejected``: the app and nginx answer, but browsers refuse the https front: its
+   certificate has expired, is for another host name, or does not chain to a trusted CA, or it
+   speaks nothing newer than TLS 1.1.
 9. ``upstream_keepalive_mismatch``: all probes pass, but nginx keeps logging upstreams closing
    connections prematurely (Node's keep-alive timeout shorter than nginx's).
 
@@ -74,7 +75,7 @@ from exporter.detectors import (  # noqa: F401  (the detectors the checks below 
     _webpack_cache_failing,
     live_log_counts,
 )
-from exporter.detectors_tls import _cert_expiry, _cert_invalid, _old_protocol, _redirect_missing, leaf_expired
+from exporter.detectors_tls import _cert_expiry, _cert_invalid, _old_protocol, _redirect_missing, leaf_expired, only_old_tls
 from exporter.facts import THRESHOLDS, Evidence, Facts  # noqa: F401  (re-exported)
 from exporter.impact import Impact, impact_of
 from exporter.metrics import Samples
@@ -277,7 +278,7 @@ CAUSES = (
     "app_error",
     "proxy_upstream_misconfigured",
     "proxy_down",
-    "tls_certificate_rejected",
+    "https_front_rejected",
     "upstream_keepalive_mismatch",
     "not_checked",
     "none",
@@ -295,9 +296,10 @@ CAUSE_TEXT = {
     "proxy_upstream_misconfigured": ("The app is healthy, but nginx cannot reach it: check proxy_pass and the upstream port",
                                      "应用正常，但 Nginx 无法访问应用：请检查 proxy_pass 与上游端口配置"),
     "proxy_down": ("The app is healthy, but nginx does not answer", "应用正常，但 Nginx 无响应"),
-    "tls_certificate_rejected": ("nginx and the app answer, but browsers refuse the https front: its certificate has "
-                                 "expired, is for another host name, or is not trusted",
-                                 "Nginx 与应用均正常，但浏览器拒绝 HTTPS 前端：证书已过期、与域名不匹配或不受信任"),
+    "https_front_rejected": ("nginx and the app answer, but browsers refuse the https front: its certificate has "
+                             "expired, is for another host name or is not trusted, or it speaks only TLS 1.0/1.1",
+                             "Nginx 与应用均正常，但浏览器拒绝 HTTPS 前端：证书已过期、与域名不匹配或不受信任，"
+                             "或仅支持 TLS 1.0/1.1"),
     "upstream_keepalive_mismatch": ("nginx sees upstream connections closed early: Node's keep-alive timeout is shorter than nginx's",
                                     "Nginx 发现上游连接被提前关闭：Node 的 keep-alive 超时短于 Nginx"),
     "not_checked": ("Some probes timed out, so the target could not be fully checked (a hung file system or "
@@ -359,8 +361,8 @@ def root_cause(active: set[str], facts: Facts) -> str:
         return "proxy_upstream_misconfigured"
     if "proxy_down" in active:
         return "proxy_down"
-    if "tls_cert_invalid" in active or ("tls_cert_expired" in active and leaf_expired(facts)):
-        return "tls_certificate_rejected"
+    if "tls_cert_invalid" in active or ("tls_cert_expired" in active and leaf_expired(facts)) or only_old_tls(facts):
+        return "https_front_rejected"
     if live_log_counts(facts, ("prematurely_closed",)):
         return "upstream_keepalive_mismatch"
     if timed_out(facts):

@@ -172,6 +172,16 @@ def inspect_context() -> ssl.SSLContext:
     return _open_protocols(_unverified())
 
 
+_ANY: list[ssl.SSLContext] = []
+
+
+def any_tls() -> ssl.SSLContext:
+    """One shared context that accepts any certificate and protocol (for requests, not judgements)."""
+    if not _ANY:
+        _ANY.append(inspect_context())
+    return _ANY[0]
+
+
 def legacy_only_context() -> ssl.SSLContext:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)

@@ -302,8 +302,8 @@ async def test_redirect_from_nothing_listening_is_missing(ctx):
 # --- the proxy probe and the root cause -------------------------------------------------------------
 
 
-@pytest.mark.parametrize("case", ["self_signed", "expired", "wrong_host"])
-async def test_the_proxy_probe_answers_through_a_bad_certificate_so_it_is_not_proxy_down(fronts, ctx, case):
+@pytest.mark.parametrize("case", ["self_signed", "expired", "wrong_host", "tls10_only"])
+async def test_the_proxy_probe_answers_through_a_bad_certificate_or_old_protocol_so_it_is_not_proxy_down(fronts, ctx, case):
     from exporter.probes.proxy import probe_proxy
 
     out = Samples({"target": "t"})
@@ -313,9 +313,10 @@ async def test_the_proxy_probe_answers_through_a_bad_certificate_so_it_is_not_pr
 
 
 @pytest.mark.parametrize(("case", "cause"), [
-    ("valid", "none"), ("expiring_7d", "none"), ("expiring_2d", "none"), ("tls10_only", "none"),
-    ("expired", "tls_certificate_rejected"), ("wrong_host", "tls_certificate_rejected"),
-    ("self_signed", "tls_certificate_rejected"),
+    ("valid", "none"), ("expiring_7d", "none"), ("expiring_2d", "none"), ("tls10_to_13", "none"),
+    ("tls10_only", "https_front_rejected"), ("tls11_only", "https_front_rejected"),
+    ("expired", "https_front_rejected"), ("wrong_host", "https_front_rejected"),
+    ("self_signed", "https_front_rejected"),
 ])
 async def test_a_certificate_browsers_refuse_is_the_root_cause_one_that_expires_soon_is_not(fronts, ctx, case, cause):
     *_, diagnosis = await probe(fronts, case, ctx)

@@ -6,7 +6,9 @@ https or do not. One nginx, one 127.0.0.1 port per case."""
 from __future__ import annotations
 
 import datetime as dt
+import socket
 import subprocess
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,7 +18,6 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.conftest import free_port
 from tests.support.stack import LoggedServer, nginx_conf, require
 
 HOST = "shop.example"
@@ -105,12 +106,23 @@ REDIRECT_CASES = {
 }
 
 
+def distinct_free_ports(count: int) -> list[int]:
+    """``count`` different loopback ports nothing listens on: all held at once while chosen (two
+    free_port() calls may return the same port, and nginx would then share it between two cases)."""
+    with ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in socks]
+
+
 def start_fronts(prefix: Path) -> TlsFronts:
     (prefix / "tmp").mkdir(parents=True, exist_ok=True)
     ca = trustme.CA()
     fronts = TlsFronts(prefix / "ca.pem")
     ca.cert_pem.write_to_path(str(fronts.ca_file))
     servers = []
+    ports = iter(distinct_free_ports(len(CERT_CASES) + len(REDIRECT_CASES)))
     for name, (identities, start, end, protocols) in CERT_CASES.items():
         cert = prefix / f"{name}.pem"
         if identities is None:
@@ -118,10 +130,10 @@ def start_fronts(prefix: Path) -> TlsFronts:
         else:
             leaf = ca.issue_cert(*identities, not_before=days(start), not_after=days(end))
             leaf.private_key_and_cert_chain_pem.write_to_path(str(cert))
-        case = fronts.cases[name] = Case(name, free_port(), days(end))
+        case = fronts.cases[name] = Case(name, next(ports), days(end))
         servers.append(TLS_SERVER.format(port=case.port, host=HOST, cert=cert, protocols=protocols))
     for name, action in REDIRECT_CASES.items():
-        case = fronts.cases[name] = Case(name, free_port())
+        case = fronts.cases[name] = Case(name, next(ports))
         servers.append(PLAIN_SERVER.format(port=case.port, action=action))
     conf = prefix / "nginx.conf"
     conf.write_text(nginx_conf(prefix, "\n".join(servers)))

@@ -191,16 +191,31 @@ def legacy_only_context() -> ssl.SSLContext:
 async def verify_context(ctx: ProbeContext, deadline: Deadline, target: Target, legacy: bool) -> ssl.SSLContext:
     """A verifying context for the CA file (or the system store), kept while the file is unchanged.
 
-    Loading a trust store reads files: done in the probe threads. ``legacy`` opens TLS 1.0/1.1 for a
-    front that speaks nothing newer, so its chain can still be judged.
+    Loading a trust store reads files, and so does looking at the CA file's modification time: done
+    in the probe threads (a hung file system cannot hold the loop). ``legacy`` opens TLS 1.0/1.1 for
+    a front that speaks nothing newer, so its chain can still be judged.
     """
-    ca = target.tls_ca_file
-    stamp = os.stat(ca).st_mtime_ns if ca is not None else 0
-    key = f"tls_verify:{ca}:{stamp}:{legacy}"
-    cached = ctx.cache.get(key)
-    if cached is None:
-        cached = ctx.cache[key] = await ctx.blocking(deadline, build_verify_context, ca, legacy)
-    return cached
+    contexts = ctx.cache.setdefault("tls_verify", {})  # this probe's own: key -> context
+    if target.tls_ca_file is None:
+        cached = contexts.get(f"system:{legacy}")
+        if cached is not None:
+            return cached
+    return await ctx.blocking(deadline, cached_verify_context, contexts, target.tls_ca_file, legacy)
+
+
+def cached_verify_context(cache: dict, ca_file, legacy: bool) -> ssl.SSLContext:
+    if ca_file is None:
+        key, prefix = f"system:{legacy}", None
+    else:
+        prefix = f"{ca_file}:{legacy}:"
+        key = prefix + str(os.stat(ca_file).st_mtime_ns)
+    found = cache.get(key)
+    if found is None:
+        found = build_verify_context(ca_file, legacy)
+        for stale in [k for k in list(cache) if prefix and k.startswith(prefix)]:  # the file's earlier versions
+            cache.pop(stale, None)
+        cache[key] = found
+    return found
 
 
 def build_verify_context(ca_file, legacy: bool) -> ssl.SSLContext:

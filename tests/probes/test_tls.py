@@ -321,3 +321,20 @@ async def test_the_proxy_probe_answers_through_a_bad_certificate_or_old_protocol
 async def test_a_certificate_browsers_refuse_is_the_root_cause_one_that_expires_soon_is_not(fronts, ctx, case, cause):
     *_, diagnosis = await probe(fronts, case, ctx)
     assert diagnosis.cause == cause
+
+
+async def test_a_replaced_ca_file_is_read_again_and_the_verdict_follows_it(fronts, ctx, tmp_path):
+    import os
+
+    ca = tmp_path / "ca.pem"
+    ca.write_bytes(fronts.ca_file.read_bytes())
+    _, out, findings, _ = await probe(fronts, "valid", ctx, tls_ca_file=ca)
+    assert findings == {} and tls_rows(out)["inventory_tls_cert_chain_verified"] == {(): 1}
+    import trustme
+
+    trustme.CA().cert_pem.write_to_path(str(ca))  # another CA: the front's chain no longer verifies
+    os.utime(ca, ns=(time.time_ns() + 10**9, time.time_ns() + 10**9))
+    _, out, findings, _ = await probe(fronts, "valid", ctx, tls_ca_file=ca)
+    assert tls_rows(out)["inventory_tls_cert_chain_verified"] == {(): 0}
+    assert list(findings) == ["tls_cert_invalid"]
+    assert len([k for k in ctx.cache["tls_verify"] if k.startswith(f"{ca}:")]) == 1  # the old one dropped

@@ -54,6 +54,8 @@ class Target:
     access_log: Path | None = None  # nginx's access log of the site (exporter.accesslog)
     access_log_format: str | None = None  # its log_format text; None: combined
     route_label: bool = False  # label inventory_requests_total with the templated route
+    tls_ca_file: Path | None = None  # CA bundle the https fronts' chains are verified against (default: system store)
+    redirect_from: str | None = None  # an http:// URL that must redirect to https:// on the same host
     # Filled in by discovery, never by a config file:
     origins: tuple[tuple[str, str], ...] = ()  # (key, where its value came from), e.g. ("app_url", "pid 42 (next-server)")
     upstream_mismatch: Any = None  # exporter.discovery.model.Mismatch: nginx proxies to a port where the app is not
@@ -191,6 +193,13 @@ def _http_url(value: Any) -> str:
     return value.rstrip("/") if parts.path in ("", "/") else value
 
 
+def _plain_http_url(value: Any) -> str:
+    value = _http_url(value)
+    if urlsplit(value).scheme != "http":
+        raise ValueError(f"{value!r} must be an http:// URL (the one that should redirect to https://)")
+    return value
+
+
 def _url_path(value: Any) -> str:
     value = _str(value)
     if not value.startswith("/") or "://" in value or any(c.isspace() for c in value):
@@ -282,6 +291,8 @@ TARGET_KEYS: dict[str, Key] = {
     "access_log": Key(_path),
     "access_log_format": Key(check_format),
     "route_label": Key(_bool),
+    "tls_ca_file": Key(_path),
+    "redirect_from": Key(_plain_http_url),
 }
 DNS_KEYS = {
     "names": Key(_list_of(_str)),

@@ -62,7 +62,7 @@ def _line_of(problem: str, source: str) -> int:
 
 
 def path_warnings(path: str | os.PathLike) -> list[Problem]:
-    """Each target's project_dir, log_file, proxy_error_log and database that is not on this machine."""
+    """Each target's project_dir, log_file, proxy_error_log, tls_ca_file and database that is not on this machine."""
     source = str(path)
     try:
         root = yaml.compose(read_config_file(path), Loader=yaml.SafeLoader)
@@ -119,6 +119,9 @@ def _target_warnings(source: str, where: str, keys: dict[str, tuple[yaml.Node, y
     proxy_log = _path_value(keys, "proxy_error_log")
     if proxy_log:
         _warn_if_missing(warn, proxy_log[1], "proxy_error_log", proxy_log[0])
+    ca_file = _path_value(keys, "tls_ca_file")
+    if ca_file:
+        _warn_if_missing(warn, ca_file[1], "tls_ca_file", ca_file[0])
     database = _path_value(keys, "database")
     if database:
         _warn_if_missing(warn, database[1], "database", locate_database(project_dir, database[0]).path)

@@ -16,18 +16,21 @@ Root cause decision order (first match wins; a cascade shows as one cause):
 5. ``app_error``: the app answers, but its endpoints fail (5xx/4xx) while the database is fine.
 6. ``proxy_upstream_misconfigured``: the app is healthy, yet nginx answers 502/504 (wrong upstream).
 7. ``proxy_down``: the app is healthy, nginx does not answer at all.
-8. ``upstream_keepalive_mismatch``: all probes pass, but nginx keeps logging upstreams closing
+8. ``https_front_rejected``: the app and nginx answer, but browsers refuse the https front: its
+   certificate has expired, is for another host name, or does not chain to a trusted CA, or it
+   speaks nothing newer than TLS 1.1.
+9. ``upstream_keepalive_mismatch``: all probes pass, but nginx keeps logging upstreams closing
    connections prematurely (Node's keep-alive timeout shorter than nginx's).
 
 Evidence from logs is dated: nginx error-log lines written before the live probes last recovered
 (``inventory_up_since_timestamp_seconds``) are history. They stay in the counters and the
 "recent" gauge, but never keep a finding or a root cause alive; only lines that keep arriving
 while the front answers < 500 may (see :func:`live_log_counts`).
-9. ``not_checked``: none of the above, but a probe of the target timed out (a blocking call stuck
+10. ``not_checked``: none of the above, but a probe of the target timed out (a blocking call stuck
    on a hung file system or database, every probe thread stuck, or a deadline too short): the
    checks it feeds could not be judged, so the diagnosis cannot say the target is fine. The
    probes that timed out are in ``inventory_probe_failure_info{reason="timeout"}``.
-10. otherwise ``none`` (warnings and info findings are still listed, but are not a cause of an outage).
+11. otherwise ``none`` (warnings and info findings are still listed, but are not a cause of an outage).
 
 A probe that timed out is never read as absence: the checks that report something *missing*
 (database file, log file, config files, env vars, Prisma packages) are not evaluated when the probe
@@ -72,11 +75,15 @@ from exporter.detectors import (  # noqa: F401  (the detectors the checks below 
     _webpack_cache_failing,
     live_log_counts,
 )
+from exporter.detectors_tls import _cert_expiry, _cert_invalid, _old_protocol, _redirect_missing, leaf_expired, only_old_tls
 from exporter.facts import THRESHOLDS, Evidence, Facts  # noqa: F401  (re-exported)
 from exporter.impact import Impact, impact_of
 from exporter.metrics import Samples
 
 SEVERITIES = ("critical", "warning", "info")
+
+_S_CLIENT = "echo | openssl s_client -connect {tls_connect} -servername {tls_server_name} 2>/dev/null"
+_RELOAD = "sudo nginx -t && sudo systemctl reload nginx"
 
 
 @dataclass(frozen=True)
@@ -156,6 +163,17 @@ TARGET_CHECKS: tuple[Check, ...] = (
           "数据库无法查询（被锁定、损坏或不可读）",
           ("sqlite3 -readonly {db_path} 'PRAGMA quick_check;'", "fuser -v {db_path}   # who holds it open"),
           _db_unavailable),
+    Check("tls_cert_expired", "critical", "The https certificate has expired or expires within 3 days",
+          "HTTPS 证书已过期或将在 3 天内过期",
+          (_S_CLIENT + " | openssl x509 -noout -enddate -subject",
+           "sudo certbot renew   # or install the renewed certificate (ssl_certificate)", _RELOAD),
+          _cert_expiry(None, "cert_critical_days")),
+    Check("tls_cert_invalid", "critical", "The https certificate does not match the host or its chain is not trusted",
+          "HTTPS 证书与域名不匹配或证书链不受信任",
+          (_S_CLIENT.replace("s_client", "s_client -verify_hostname {tls_server_name} {tls_ca_option}")
+           + " | grep -E 'Verify return code|subject=|issuer='",
+           "install a certificate for {tls_server_name} with its full chain (ssl_certificate fullchain.pem)", _RELOAD),
+          _cert_invalid),
     Check("static_assets_failing", "warning", "Static assets do not load", "静态资源无法加载",
           ("curl -I {app_url}/favicon.ico", "ls {project_dir}/public {project_dir}/.next/static"),
           _static_errors),
@@ -163,6 +181,18 @@ TARGET_CHECKS: tuple[Check, ...] = (
           ("sudo tail -n 50 {nginx_error_log}",
            "set Node's keepAliveTimeout above nginx's keepalive_timeout (server.keepAliveTimeout = 65000)"),
           _upstream_log(("timed_out", "prematurely_closed", "connection_reset", "other"))),
+    Check("tls_cert_expiring", "warning", "The https certificate expires within 14 days", "HTTPS 证书将在 14 天内过期",
+          (_S_CLIENT + " | openssl x509 -noout -enddate", "sudo certbot renew --dry-run && sudo certbot renew", _RELOAD),
+          _cert_expiry("cert_critical_days", "cert_warning_days")),
+    Check("tls_old_protocol", "warning", "The https front accepts TLS below 1.2", "HTTPS 前端接受 TLS 1.2 以下的旧协议",
+          ("grep -rn ssl_protocols /etc/nginx/   # set: ssl_protocols TLSv1.2 TLSv1.3;", _RELOAD,
+           "openssl s_client -connect {tls_connect} -servername {tls_server_name} -tls1_1 -cipher 'DEFAULT:@SECLEVEL=0' "
+           "</dev/null   # must now fail"),
+          _old_protocol),
+    Check("https_redirect_missing", "warning", "http:// does not redirect to https://", "HTTP 未重定向到 HTTPS",
+          ("curl -sI {redirect_from} | grep -iE '^(HTTP|location)'",
+           "in nginx's port 80 server block: return 301 https://$host$request_uri;", _RELOAD),
+          _redirect_missing),
     Check("api_slow", "warning", "API responses are slower than 500 ms", "API 响应时间超过 500ms",
           ("curl -o /dev/null -s -w '%{{time_total}}\\n' {app_url}/api/health",),
           _slow_paths(("api",), "api_seconds")),
@@ -248,6 +278,7 @@ CAUSES = (
     "app_error",
     "proxy_upstream_misconfigured",
     "proxy_down",
+    "https_front_rejected",
     "upstream_keepalive_mismatch",
     "not_checked",
     "none",
@@ -265,6 +296,10 @@ CAUSE_TEXT = {
     "proxy_upstream_misconfigured": ("The app is healthy, but nginx cannot reach it: check proxy_pass and the upstream port",
                                      "应用正常，但 Nginx 无法访问应用：请检查 proxy_pass 与上游端口配置"),
     "proxy_down": ("The app is healthy, but nginx does not answer", "应用正常，但 Nginx 无响应"),
+    "https_front_rejected": ("nginx and the app answer, but browsers refuse the https front: its certificate has "
+                             "expired, is for another host name or is not trusted, or it speaks only TLS 1.0/1.1",
+                             "Nginx 与应用均正常，但浏览器拒绝 HTTPS 前端：证书已过期、与域名不匹配或不受信任，"
+                             "或仅支持 TLS 1.0/1.1"),
     "upstream_keepalive_mismatch": ("nginx sees upstream connections closed early: Node's keep-alive timeout is shorter than nginx's",
                                     "Nginx 发现上游连接被提前关闭：Node 的 keep-alive 超时短于 Nginx"),
     "not_checked": ("Some probes timed out, so the target could not be fully checked (a hung file system or "
@@ -326,6 +361,8 @@ def root_cause(active: set[str], facts: Facts) -> str:
         return "proxy_upstream_misconfigured"
     if "proxy_down" in active:
         return "proxy_down"
+    if "tls_cert_invalid" in active or ("tls_cert_expired" in active and leaf_expired(facts)) or only_old_tls(facts):
+        return "https_front_rejected"
     if live_log_counts(facts, ("prematurely_closed",)):
         return "upstream_keepalive_mismatch"
     if timed_out(facts):

@@ -15,6 +15,8 @@ THRESHOLDS = {
     "memory_ratio": 0.8,
     "disk_ratio": 0.9,
     "log_stale_seconds": 3600.0,
+    "cert_warning_days": 14.0,
+    "cert_critical_days": 3.0,
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 
 import aiohttp
@@ -29,11 +30,14 @@ def make_session(limit: int = 256) -> aiohttp.ClientSession:
 
 
 async def timed_get(
-    session: aiohttp.ClientSession, url: str, timeout: float, body_limit: int, host: str | None = None
+    session: aiohttp.ClientSession, url: str, timeout: float, body_limit: int, host: str | None = None,
+    tls: ssl.SSLContext | bool = True,
 ) -> tuple[int, int, dict[str, float]]:
     """GET ``url`` within ``timeout`` seconds (TimeoutError after); return (status, body bytes
     read, phase timings in seconds: first_byte, total). ``host`` is sent as the Host header (nginx
-    picks the server block by it).
+    picks the server block by it). ``tls`` is aiohttp's ``ssl``: True verifies an https URL's
+    certificate, or a context of the caller's (the proxy probe's accepts any certificate and protocol:
+    their soundness is the tls probe's to judge).
 
     The body is read up to ``body_limit`` bytes and the rest discarded with the connection,
     so an endless or huge body cannot grow memory. (The bound is asyncio's: aiohttp treats a
@@ -41,7 +45,8 @@ async def timed_get(
     """
     start = time.perf_counter()
     async with asyncio.timeout(timeout):
-        async with session.get(url, allow_redirects=False, headers={"Host": host} if host else None) as response:
+        async with session.get(url, allow_redirects=False, headers={"Host": host} if host else None,
+                               ssl=tls) as response:
             first_byte = time.perf_counter() - start
             size = await read_capped(response, body_limit)
             status = response.status

@@ -118,6 +118,38 @@ METRICS: dict[str, Spec] = {
         "95th percentile of the request time over the last 5 minutes (upper bound of the histogram bucket that "
         "holds it, interpolated linearly inside the bucket).", T, "kind",
     ),
+    # tls (https fronts) and the http -> https redirect
+    "inventory_tls_handshake_seconds": _g(
+        "Time of the TLS handshake with the https front (after the TCP connect), any protocol allowed.", T, "url"
+    ),
+    "inventory_tls_version_info": _g("The TLS protocol the https front negotiated (TLSv1 ... TLSv1.3).", T, "url", "version"),
+    "inventory_tls_cert_not_after_timestamp_seconds": _g(
+        "Unix time the https front's leaf certificate expires (its notAfter).", T, "url"
+    ),
+    "inventory_tls_cert_info": _g(
+        "The https front's leaf certificate: the SNI name asked for, subject, issuer and subjectAltName names.",
+        T, "url", "server_name", "subject", "issuer", "dns_names",
+    ),
+    "inventory_tls_cert_hostname_match": _g(
+        "1 if the SNI name (proxy_host, else the URL's host) matches the certificate's subjectAltName.", T, "url"
+    ),
+    "inventory_tls_cert_chain_verified": _g(
+        "1 if the certificate chain verified against tls_ca_file (or the system trust store), dates included.", T, "url"
+    ),
+    "inventory_tls_cert_verify_error_info": _g(
+        "Why the chain did not verify: error untrusted, self_signed, expired, not_yet_valid or other, with "
+        "OpenSSL's message.", T, "url", "error", "message"
+    ),
+    "inventory_tls_legacy_protocol_accepted": _g(
+        "1 if the https front completed a handshake limited to TLS 1.0/1.1.", T, "url"
+    ),
+    "inventory_http_redirect_success": _g(
+        "1 if redirect_from answered 301/302/307/308 with a Location on https:// of the same host.", T, "url"
+    ),
+    "inventory_http_redirect_status_code": _g("HTTP status code of redirect_from (0 when no response).", T, "url"),
+    "inventory_http_redirect_location_info": _g(
+        "The Location redirect_from answered with (at most 200 characters).", T, "url", "location"
+    ),
     # database
     "inventory_db_info": _g("The SQLite database being checked and where its path came from.", T, "path", "source"),
     "inventory_db_file_exists": _g("1 if the SQLite database file exists.", T),

@@ -127,7 +127,20 @@ def fix_context(target: Target, facts: Facts | None = None) -> dict[str, str]:
         log_file=str(log_file or f"{project}/dev.log"),
         db_path=str(db or f"{project}/db/custom.db"),
         **_mismatch_context(target),
+        **_tls_context(target),
     )
+
+
+def _tls_context(target: Target) -> dict[str, str]:
+    """The https front as openssl s_client and curl are pointed at it (exporter.probes.tls)."""
+    from urllib.parse import urlsplit
+
+    https = next((u for u in (target.proxy_url, target.app_url) if u and u.startswith("https://")), None)
+    parts = urlsplit(https or "https://127.0.0.1")
+    host = parts.hostname or "127.0.0.1"
+    return {"tls_connect": f"{host}:{parts.port or 443}", "tls_server_name": target.proxy_host or host,
+            "tls_ca_option": f"-CAfile {target.tls_ca_file}" if target.tls_ca_file else "",
+            "redirect_from": target.redirect_from or f"http://{target.proxy_host or host}/"}
 
 
 def _mismatch_context(target: Target) -> dict[str, str]:

@@ -368,6 +368,8 @@ PLAUSIBLE = {
     "app_process_names": strings, "env_vars": strings, "names": strings, "mountpoints": strings,
     "db_query": st.text(max_size=12), "allow_outside_project": st.booleans(),
     "proxy_host": st.one_of(st.sampled_from(["shop.example", "a b", ""]), st.text(max_size=8)),
+    "tls_ca_file": path,
+    "redirect_from": st.one_of(st.sampled_from(["http://shop.example/", "https://shop.example/", "ftp://x"]), url),
     "interval": duration, "nginx_config": path, "systemd_unit_paths": st.lists(path, max_size=2),
     "resolvers": st.lists(
         st.one_of(st.sampled_from(["system", "127.0.0.1:53", "[::1]:53", "::1", "h:53"]), st.text(max_size=10)),

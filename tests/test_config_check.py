@@ -123,3 +123,18 @@ def test_an_invalid_path_value_is_an_error_not_also_a_warning(tmp_path: Path):
     result = config_check(tmp_path, "targets:\n  - name: shop\n    log_file: 42\n")
     assert result.returncode == 1
     assert lines_of(result.stderr) == ["config.yml:3: targets[0].log_file: expected a non-empty string"]
+
+
+def test_a_missing_tls_ca_file_is_a_warning_and_redirect_from_must_be_plain_http(tmp_path: Path):
+    result = config_check(tmp_path, (
+        "targets:\n  - name: shop\n    proxy_url: https://127.0.0.1:8443\n"
+        f"    tls_ca_file: {tmp_path / 'ca.pem'}\n    redirect_from: http://127.0.0.1:8080/\n"
+    ))
+    assert result.returncode == 0
+    assert lines_of(result.stderr) == [f"warning: config.yml:4: targets[0].tls_ca_file: {tmp_path / 'ca.pem'} does not exist on this machine"]
+    result = config_check(tmp_path, "targets:\n  - name: shop\n    redirect_from: https://127.0.0.1/\n")
+    assert result.returncode != 0
+    assert lines_of(result.stderr) == [
+        "config.yml:3: targets[0].redirect_from: 'https://127.0.0.1' must be an http:// URL "
+        "(the one that should redirect to https://)"
+    ]

@@ -23,6 +23,8 @@ from exporter.probes.port import probe_port
 from exporter.probes.prisma import probe_prisma
 from exporter.probes.proxy import probe_proxy
 from exporter.probes.proxy_log import probe_proxy_log
+from exporter.probes.redirect import probe_redirect
+from exporter.probes.tls import https_urls, probe_tls
 from exporter.probes.upstream_mismatch import probe_upstream_mismatch
 from exporter.probes.webpack_cache import probe_webpack_cache
 
@@ -45,6 +47,8 @@ TARGET_PROBES: dict[str, TargetProbe] = {
     # The requests first: they are on the wire while the probes after them do their own work.
     "http": TargetProbe(probe_http, lambda t: bool(t.endpoints or t.static_paths)),
     "proxy": TargetProbe(probe_proxy, lambda t: t.proxy_url is not None),
+    "tls": TargetProbe(probe_tls, lambda t: bool(https_urls(t))),
+    "redirect": TargetProbe(probe_redirect, lambda t: t.redirect_from is not None),
     "port": TargetProbe(probe_port, _always),
     "proxy_log": TargetProbe(probe_proxy_log, lambda t: t.proxy_error_log is not None),
     "access_log": TargetProbe(probe_access_log, lambda t: t.access_log is not None),

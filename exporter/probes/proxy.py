@@ -10,6 +10,7 @@ from exporter.config import Target
 from exporter.httpclient import timed_get
 from exporter.metrics import Samples
 from exporter.probes.http import http_error_reason
+from exporter.probes.tls import any_tls
 from exporter.probing import Deadline, Outcome, ProbeContext
 
 
@@ -17,7 +18,8 @@ async def probe_proxy(target: Target, ctx: ProbeContext, out: Samples, deadline:
     assert target.proxy_url
     try:
         status, _, phases = await timed_get(
-            ctx.session, target.proxy_url, deadline.remaining(), ctx.http_body_limit, target.proxy_host
+            ctx.session, target.proxy_url, deadline.remaining(), ctx.http_body_limit, target.proxy_host,
+            tls=any_tls(),  # does nginx answer? Its certificate and protocol are the tls probe's findings
         )
     except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
         out.add("inventory_proxy_up", 0)

@@ -3,8 +3,8 @@
 A plain string in ``endpoints`` or ``static_paths`` is ``Endpoint(path)``: GET, any 2xx/3xx passes.
 An object is checked key by key (file:line: key: reason) by :func:`read_endpoint`, called by the
 config reader for every item of those lists. Secrets never live in the config text: a header's
-value may be ``{env: NAME}`` or ``{file: /path}``, and a body may hold ``${env:NAME}`` or
-``${file:/path}``; a literal value for a credential header (Authorization, Cookie, ...) is refused.
+value may be ``{env: NAME}`` or ``{file: /path}``, and a header value or a body may hold ``${env:NAME}``
+or ``${file:/path}``; a credential header (Authorization, Cookie, ...) whose value holds neither is refused.
 """
 
 from __future__ import annotations
@@ -200,11 +200,15 @@ def _headers(value: Any) -> tuple[tuple[str, str | SecretRef], ...]:
         if name.lower() in FORBIDDEN_HEADERS:
             raise ValueError(f"{name}: set by the exporter itself, not configurable")
         if isinstance(raw, str):
-            if CREDENTIAL_HEADER.search(name):
-                raise ValueError(f"{name}: a credential must not be written in the config; use "
-                                 f"{{env: NAME}} or {{file: /run/secrets/NAME}}")
             if len(raw) > MAX_HEADER_VALUE or "\r" in raw or "\n" in raw:
                 raise ValueError(f"{name}: a header value must be one line of at most {MAX_HEADER_VALUE} characters")
+            try:
+                check_placeholders(raw)
+            except ValueError as exc:
+                raise ValueError(f"{name}: {exc}") from None
+            if CREDENTIAL_HEADER.search(name) and not PLACEHOLDER.search(raw):
+                raise ValueError(f"{name}: a credential must not be written in the config; use {{env: NAME}}, "
+                                 f"{{file: /run/secrets/NAME}} or a placeholder, e.g. 'Bearer ${{env:TOKEN}}'")
             headers.append((name, raw))
         else:
             try:

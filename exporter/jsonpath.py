@@ -6,7 +6,7 @@ recursion: a path names at most one value, and looking it up is linear in the pa
 
 Expectations (a YAML string, or a YAML scalar meaning equality):
 
-- ``exists``: the path is present (its value may be null);
+- ``exists``: the path is present (its value may be null); ``absent``: it is not (e.g. ``$.error``);
 - ``== x`` / ``!= x``: equal / not equal to the literal ``x``;
 - ``> n``, ``>= n``, ``< n``, ``<= n``: numeric comparison; an array or object compares its length;
 - any other text (or a YAML number, boolean, null): equality with that literal.
@@ -78,11 +78,13 @@ MISSING = _MISSING
 
 @dataclass(frozen=True)
 class Expectation:
-    op: str  # one of OPERATORS or "exists"
+    op: str  # one of OPERATORS, "exists" or "absent"
     operand: Any  # the literal (a JSON scalar), a number for the ordering operators, None for exists
     text: str  # as written, for messages and /config
 
     def holds(self, value: Any) -> bool:
+        if self.op == "absent":
+            return value is _MISSING
         if value is _MISSING:
             return False
         if self.op == "exists":
@@ -105,8 +107,8 @@ def parse_expectation(value: Any) -> Expectation:
     if not isinstance(value, str):
         return Expectation("==", value, _literal_text(value))
     text = value.strip()
-    if text == "exists":
-        return Expectation("exists", None, text)
+    if text in ("exists", "absent"):
+        return Expectation(text, None, text)
     for op in OPERATORS:
         if text.startswith(op):
             literal = _literal(text[len(op):].strip())

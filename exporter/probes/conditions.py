@@ -45,7 +45,7 @@ class Result:
 def needs_thread(endpoint: Endpoint) -> bool:
     """Does building the request read a file?"""
     files = any(isinstance(v, SecretRef) and v.kind == "file" for _, v in endpoint.headers)
-    text = (endpoint.body or "") + (endpoint.json_body or "")
+    text = (endpoint.body or "") + (endpoint.json_body or "") + "".join(v for _, v in endpoint.headers if isinstance(v, str))
     return files or "${file:" in text
 
 
@@ -53,7 +53,7 @@ def build_request(endpoint: Endpoint) -> Request:
     """Headers and body with every secret read now (blocking when a secret is a file)."""
     request = Request()
     for name, value in endpoint.headers:
-        request.headers[name] = _secret(value, request) if isinstance(value, SecretRef) else value
+        request.headers[name] = _secret(value, request) if isinstance(value, SecretRef) else _fill(value, request)
     if endpoint.body is not None:
         request.data = _fill(endpoint.body, request).encode()
     elif endpoint.json_body is not None:

@@ -509,7 +509,9 @@ def _check_labels(reader: _Reader, node: yaml.Node, where: str, values: dict[str
 def _target(values: dict[str, Any]) -> Target:
     for key, specs in (("endpoints", "endpoint_specs"), ("static_paths", "static_specs")):
         if key in values:
-            values[specs] = values[key]
+            # plain paths alone are kept as paths (a Target made from paths is the same Target)
+            if any(e != Endpoint(e.path) for e in values[key]):
+                values[specs] = values[key]
             values[key] = tuple(e.label for e in values[key])
     project_dir = values.get("project_dir")
     if project_dir is not None:

@@ -18,6 +18,7 @@ import yaml
 
 from exporter import __version__
 from exporter.config import DNS_KEYS, HOST_KEYS, NPM_KEYS, TARGET_KEYS, TOP_KEYS, Config, Target, parse_duration
+from exporter.endpoints import PLACEHOLDER
 from exporter.redact import SECRET, redact
 
 SECRET_KEY = re.compile(
@@ -81,12 +82,22 @@ def _endpoint_objects(target: Target, data: dict[str, Any]) -> dict[str, Any]:
 
 def _redacted(value: Any) -> Any:
     if isinstance(value, str):
-        return redact(value)
+        return _redact_around_placeholders(value)
     if isinstance(value, dict):
         return {k: _redacted(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_redacted(v) for v in value]
     return value
+
+
+def _redact_around_placeholders(text: str) -> str:
+    """Redact the text between ``${env:NAME}`` / ``${file:/path}`` placeholders (they name where a
+    secret is, never hold one; 'Bearer ${env:TOKEN}' stays as written, so the view loads back)."""
+    parts, at = [], 0
+    for match in PLACEHOLDER.finditer(text):
+        parts += [redact(text[at:match.start()]), match[0]]
+        at = match.end()
+    return "".join(parts) + redact(text[at:])
 
 
 def config_dict(config: Config) -> dict[str, Any]:

@@ -151,8 +151,8 @@ def _json_results(endpoint: Endpoint, text: str, secrets: list[str]) -> list[Res
             results.append(Result(f"json:{condition.path}", True))
             continue
         reason = "missing" if value is MISSING else "mismatch"
-        seen = f"{describe(value, 400)}, expected {condition.expect.text}"
+        seen = f"{describe(value, 4000)}, expected {condition.expect.text}"
         if value is MISSING or isinstance(document, dict) and "error" in document:
-            seen += f"; body {describe(document, 400)}"
+            seen += f"; body {describe(document, 4000)}"
         results.append(Result(f"json:{condition.path}", False, reason, shown(seen, secrets)))
     return results

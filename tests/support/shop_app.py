@@ -1,7 +1,6 @@
 """A stand-in for the inventory app's functional surface (the report's verification list), aiohttp.
 
-Run in-process with :func:`shop_app` or as ``python shop_app.py PORT`` (password and token from
-SHOP_PASSWORD / SHOP_TOKEN). Endpoints:
+Run in-process with :func:`shop_app` or as ``python shop_app.py PORT [PASSWORD TOKEN]``. Endpoints:
 
   POST /api/auth/login            {"username", "password"} → 200 {"token", "user"} or 401 {"error"}
   GET  /api/products              needs ``Authorization: Bearer <token>`` → {"products": [...], "total"}
@@ -11,6 +10,7 @@ SHOP_PASSWORD / SHOP_TOKEN). Endpoints:
                                   200 {"error": "PrismaClientInitializationError: ..."} (the app's own
                                   error handler swallowing the failure)
   GET  /api/health                {"status": "ok"}
+  POST /api/echo                  200 {"error", "got": <request body>, "auth": <Authorization>} (a careless app)
   GET  /                          HTML referencing Next-style scripts and a stylesheet, build ``build_id``
   GET  /_next/static/...          the assets in ``assets`` (path → status), 404 for any other
 """
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
 from dataclasses import dataclass, field
 
@@ -85,6 +84,10 @@ def shop_app(shop: Shop) -> web.Application:
 
         return handler
 
+    async def echo(request: web.Request) -> web.Response:  # a careless app echoing what it got
+        body = (await request.read()).decode("utf-8", "replace")
+        return web.json_response({"error": "bad request", "got": body, "auth": request.headers.get("Authorization", "")})
+
     async def page(request: web.Request) -> web.Response:
         return web.Response(text=page_html(shop), content_type="text/html")
 
@@ -106,13 +109,14 @@ def shop_app(shop: Shop) -> web.Application:
         "totalProducts": 2, "lowStock": 1, "totalValue": 1234.5,
     }))
     app.router.add_get("/api/health", guarded("health", {"status": "ok"}))
+    app.router.add_post("/api/echo", echo)
     app.router.add_get("/", page)
     app.router.add_get("/_next/{tail:.*}", asset)
     return app
 
 
-async def serve(port: int) -> None:
-    shop = Shop(password=os.environ.get("SHOP_PASSWORD", Shop.password), token=os.environ.get("SHOP_TOKEN", Shop.token))
+async def serve(port: int, password: str, token: str) -> None:
+    shop = Shop(password=password, token=token)
     runner = web.AppRunner(shop_app(shop))
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
@@ -120,4 +124,4 @@ async def serve(port: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(serve(int(sys.argv[1])))
+    asyncio.run(serve(int(sys.argv[1]), *(sys.argv[2:4] or [Shop.password, Shop.token])))

@@ -47,3 +47,19 @@ def _stale_build(f: Facts):
     first = ids.get(stale[0], {})
     return {"pages": ", ".join(stale), "page_build_id": first.get("page_build_id", ""),
             "project_build_id": first.get("project_build_id", "")}
+
+
+# --- the report's checklist items (None: not measured) ---------------------------------------
+
+
+def conditions_met(f: Facts) -> bool | None:
+    rows = [v for _, v in f.all("inventory_http_condition_success")]
+    return all(rows) if rows else None
+
+
+def pages_render(f: Facts) -> bool | None:
+    assets = f.all("inventory_page_assets")
+    if not assets:
+        return None
+    failing = any(v for l, v in assets if l["result"] != "ok")
+    return not failing and not any(v for _, v in f.all("inventory_page_build_stale"))

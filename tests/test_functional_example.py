@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from exporter.config import Target, parse_config
-from exporter.diagnosis import diagnose_target
+from exporter.detectors_functional import conditions_met, pages_render
+from exporter.diagnosis import Facts, diagnose_target
 from exporter.metrics import Samples
 from exporter.probes.http import probe_http
 from tests.conftest import deadline
@@ -85,6 +86,8 @@ async def test_every_condition_of_the_example_passes_against_a_working_shop(shop
     assert {"endpoint_condition_failed", "page_assets_failing", "stale_build"} <= set(diagnosis.evaluated)
     assert [f.id for f in diagnosis.findings] == []
     assert diagnosis.cause == "none"
+    facts = Facts(out.store, "smart-inventory")
+    assert (conditions_met(facts), pages_render(facts)) == (True, True), "the report's checklist items"
 
 
 async def test_a_200_with_an_error_body_fails_its_json_conditions_and_is_an_app_error(shop, project, ctx):
@@ -107,6 +110,7 @@ async def test_a_200_with_an_error_body_fails_its_json_conditions_and_is_an_app_
     assert "json:$.error (mismatch)" in finding.evidence["failed"]
     assert "PrismaClientInitializationError" in finding.evidence["failed"]
     assert diagnosis.cause == "app_error"
+    assert conditions_met(Facts(out.store, "smart-inventory")) is False
 
 
 async def test_a_wrong_password_fails_the_login_status_and_never_shows_the_password(shop, project, ctx, monkeypatch):

@@ -9,7 +9,8 @@ import pytest
 from aiohttp import web
 
 from exporter.config import Target, parse_config
-from exporter.diagnosis import diagnose_target
+from exporter.detectors_functional import pages_render
+from exporter.diagnosis import Facts, diagnose_target
 from exporter.metrics import Samples
 from exporter.probes.http import probe_http
 from exporter.probes.render import MAX_ASSETS, parse_page
@@ -62,6 +63,7 @@ async def test_missing_and_failing_assets_and_a_stale_build_are_findings(aiohttp
     assert found["stale_build"].evidence == {"pages": "/", "page_build_id": "old-build-1", "project_build_id": "new-build-2"}
     assert found["stale_build"].severity == "warning"
     assert any("npm run build" in line for line in found["stale_build"].check.fix)
+    assert pages_render(Facts(out.store, "shop")) is False
 
 
 async def test_a_page_of_the_current_build_with_all_assets_is_clear(aiohttp_server, ctx, tmp_path):

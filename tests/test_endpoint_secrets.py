@@ -83,4 +83,6 @@ def test_no_output_shows_a_secret_an_endpoint_sends(tmp_path: Path):
                  if line.startswith("inventory_http_condition_failure_info") and 'condition="json:$.got"' in line]
     assert echo_seen and 'user=admin&pw=<secret>&key=<secret>' in echo_seen[0], echo_seen
     assert "endpoint_condition_failed" in outputs["diagnose text"]
+    checked = subprocess.run(["promtool", "check", "metrics"], input=metrics.encode(), capture_output=True, timeout=60)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "${env:SHOP_PASSWORD}" in outputs["/config"], "the config names where the secret is"

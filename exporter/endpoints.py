@@ -360,3 +360,17 @@ def _inconsistent(endpoint: Endpoint, static: bool) -> str | None:
     if endpoint.render and (static or endpoint.method != "GET"):
         return "render: true is for pages fetched with GET in endpoints"
     return None
+
+
+def secret_refs(item: dict[str, Any]) -> list[tuple[str, str]]:
+    """(env|file, name) of every secret an endpoint object (as written) sends."""
+    refs = []
+    headers = item.get("headers")
+    for value in headers.values() if isinstance(headers, dict) else ():
+        if isinstance(value, dict) and len(value) == 1 and next(iter(value)) in ("env", "file"):
+            refs.append(tuple(next(iter(value.items()))))
+        elif isinstance(value, str):
+            refs += [(m[1], m[2]) for m in PLACEHOLDER.finditer(value)]
+    for text in _strings([item.get("body"), item.get("json")]):
+        refs += [(m[1], m[2]) for m in PLACEHOLDER.finditer(text)]
+    return [(str(k), str(v)) for k, v in refs]

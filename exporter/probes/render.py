@@ -113,7 +113,8 @@ def _origin(url: str) -> tuple[str, str, int | None]:
 
 def asset_label(url: str) -> str:
     parts = urlsplit(url)
-    return parts.path + (f"?{parts.query}" if parts.query else "")
+    label = parts.path + (f"?{parts.query}" if parts.query else "")
+    return label if len(label) <= 200 else label[:199] + "…"
 
 
 async def check_render(

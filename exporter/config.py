@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from exporter.accesslog.formats import check_format
+from exporter.endpoints import Endpoint, read_endpoint
 from exporter.yamlbounds import (  # noqa: F401  (re-exported: the config's bounds live there)
     MAX_CONFIG_BYTES,
     MAX_EXPANDED_NODES,
@@ -38,7 +39,7 @@ NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 class Target:
     name: str
     app_url: str = DEFAULT_APP_URL
-    endpoints: tuple[str, ...] = ("/api/health",)
+    endpoints: tuple[str, ...] = ("/api/health",)  # the paths (labels) of endpoint_specs
     static_paths: tuple[str, ...] = ()
     proxy_url: str | None = None
     proxy_error_log: Path | None = None
@@ -59,6 +60,16 @@ class Target:
     # Filled in by discovery, never by a config file:
     origins: tuple[tuple[str, str], ...] = ()  # (key, where its value came from), e.g. ("app_url", "pid 42 (next-server)")
     upstream_mismatch: Any = None  # exporter.discovery.model.Mismatch: nginx proxies to a port where the app is not
+    # The objects behind endpoints / static_paths (method, headers, body, expect, render); empty when
+    # the target was made from paths alone (discovery, tests): then each path is a plain GET.
+    endpoint_specs: tuple[Endpoint, ...] = ()
+    static_specs: tuple[Endpoint, ...] = ()
+
+    def http_endpoints(self) -> list[tuple[Endpoint, bool]]:
+        """Every endpoint to request, with whether it is a static asset."""
+        pages = self.endpoint_specs or tuple(Endpoint(p) for p in self.endpoints)
+        static = self.static_specs or tuple(Endpoint(p) for p in self.static_paths)
+        return [(e, False) for e in pages] + [(e, True) for e in static]
 
     @property
     def app_host(self) -> str:
@@ -263,6 +274,16 @@ def _list_of(item: Callable[[Any], Any]) -> Callable[[Any], tuple]:
     return parse
 
 
+def _endpoint_list(static: bool) -> Callable[[Any], tuple]:
+    """A list of paths or endpoint objects (exporter.endpoints); each item read with its own lines."""
+
+    def parse(value: Any) -> tuple:
+        raise ValueError("expected a list")
+
+    parse.reads_node = lambda reader, node, where: read_endpoint(reader, node, where, static)  # type: ignore[attr-defined]
+    return parse
+
+
 # --- schema ------------------------------------------------------------------
 
 
@@ -270,13 +291,14 @@ def _list_of(item: Callable[[Any], Any]) -> Callable[[Any], tuple]:
 class Key:
     parse: Callable[[Any], Any]
     required: bool = False
+    node: bool = False  # the parser gets the YAML node (read by the caller, with its own lines)
 
 
 TARGET_KEYS: dict[str, Key] = {
     "name": Key(_name, required=True),
     "app_url": Key(_http_url),
-    "endpoints": Key(_list_of(_url_path)),
-    "static_paths": Key(_list_of(_url_path)),
+    "endpoints": Key(_endpoint_list(static=False)),
+    "static_paths": Key(_endpoint_list(static=True)),
     "proxy_url": Key(_http_url),
     "proxy_error_log": Key(_path),
     "project_dir": Key(_path),
@@ -351,6 +373,13 @@ class _Reader:
             if key in ("targets", "dns", "host", "npm_registry", "discovery") and keys is TOP_KEYS:
                 values[key] = value_node  # parsed by the caller, node by node
                 continue
+            if keys[key].node:
+                values[key] = value_node
+                continue
+            reads_node = getattr(keys[key].parse, "reads_node", None)
+            if reads_node is not None and isinstance(value_node, yaml.SequenceNode) and value_node.tag == _SEQ_TAG:
+                values[key] = self.nodes(value_node, path, reads_node)
+                continue
             item = getattr(keys[key].parse, "item", None)
             if item is not None and isinstance(value_node, yaml.SequenceNode) and value_node.tag == _SEQ_TAG:
                 values[key] = self.items(value_node, path, item)
@@ -373,6 +402,12 @@ class _Reader:
             except ValueError as exc:
                 self.problem(item_node, f"{where}[{index}]", str(exc))
         return tuple(dict.fromkeys(parsed))
+
+
+    def nodes(self, node: yaml.SequenceNode, where: str, read: Callable[..., Any]) -> tuple:
+        """A list whose items read their own nodes (so a nested key is named with its line)."""
+        parsed = [read(self, item_node, f"{where}[{index}]") for index, item_node in enumerate(node.value)]
+        return tuple(dict.fromkeys(p for p in parsed if p is not None))
 
 
 def _key_text(node: yaml.Node) -> str:
@@ -473,13 +508,29 @@ def _targets(reader: _Reader, node: yaml.Node | None, required: bool = True) -> 
         name = values.get("name")
         if name is not None and name in seen:
             reader.problem(item, f"{where}.name", f"duplicate target name {name!r}")
+        _check_labels(reader, item, where, values)
         seen.add(name)
         if name is not None:
             targets.append(_target(values))
     return targets
 
 
+def _check_labels(reader: _Reader, node: yaml.Node, where: str, values: dict[str, Any]) -> None:
+    """Two endpoints with one path (say GET and POST /api/orders) need a name each: it is their label."""
+    labels = [e.label for key in ("endpoints", "static_paths") for e in values.get(key, ())]
+    twice = sorted({label for label in labels if labels.count(label) > 1})
+    if twice:
+        reader.problem(node, f"{where}.endpoints", f"{', '.join(twice)}: more than one endpoint with this path; "
+                       "give each a distinct name")
+
+
 def _target(values: dict[str, Any]) -> Target:
+    for key, specs in (("endpoints", "endpoint_specs"), ("static_paths", "static_specs")):
+        if key in values:
+            # plain paths alone are kept as paths (a Target made from paths is the same Target)
+            if any(e != Endpoint(e.path) for e in values[key]):
+                values[specs] = values[key]
+            values[key] = tuple(e.label for e in values[key])
     project_dir = values.get("project_dir")
     if project_dir is not None:
         # Absolute, but links kept: a "current -> releases/N" deploy link is followed at each

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import yaml
 
+from exporter.endpoints import secret_refs
 from exporter.config import TARGET_KEYS, ConfigError, expanded_size, load_config, read_config_file
 from exporter.project import locate_database
 
@@ -107,6 +108,9 @@ def _target_warnings(source: str, where: str, keys: dict[str, tuple[yaml.Node, y
         out.append(Problem(line, f"{WARNING}{source}:{line}: {where}.{key}: {reason}", False))
 
     out: list[Problem] = []
+    for key in ("endpoints", "static_paths"):
+        if key in keys and isinstance(keys[key][1], yaml.SequenceNode):
+            _secret_warnings(warn, key, keys[key][1])
     project = _path_value(keys, "project_dir")
     project_dir = Path(os.path.abspath(project[0])) if project else None
     project_missing = _missing(project_dir, want_dir=True) if project_dir else None
@@ -128,6 +132,25 @@ def _target_warnings(source: str, where: str, keys: dict[str, tuple[yaml.Node, y
     elif project and not project_missing:
         _located_database_warning(warn, project_dir, project[1])
     return out
+
+
+def _secret_warnings(warn, key: str, node: yaml.SequenceNode) -> None:
+    """Secrets an endpoint sends that this environment cannot give (an unset variable, no file):
+    the request would not be sent, and its condition ``secrets`` would fail."""
+    from exporter.config import _construct
+
+    for index, item in enumerate(node.value):
+        try:
+            value = _construct(item) if isinstance(item, yaml.MappingNode) else None
+        except ValueError:
+            continue
+        if not isinstance(value, dict):
+            continue
+        for kind, name in sorted(set(secret_refs(value))):
+            if kind == "env" and name not in os.environ:
+                warn(item.start_mark.line + 1, f"{key}[{index}]", f"environment variable {name} is not set here")
+            elif kind == "file" and not os.path.isfile(name):
+                warn(item.start_mark.line + 1, f"{key}[{index}]", f"secret file {name} does not exist here")
 
 
 def _located_database_warning(warn, project_dir: Path, line: int) -> None:

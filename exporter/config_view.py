@@ -18,6 +18,7 @@ import yaml
 
 from exporter import __version__
 from exporter.config import DNS_KEYS, HOST_KEYS, NPM_KEYS, TARGET_KEYS, TOP_KEYS, Config, Target, parse_duration
+from exporter.endpoints import PLACEHOLDER
 from exporter.redact import SECRET, redact
 
 SECRET_KEY = re.compile(
@@ -31,7 +32,7 @@ DURATION_KEYS = frozenset(
     for name, key in table.items()
     if key.parse is parse_duration
 ) | {"interval"}
-SKIPPED_FIELDS = frozenset({"source", "origins", "upstream_mismatch"})  # not keys of the file
+SKIPPED_FIELDS = frozenset({"source", "origins", "upstream_mismatch", "endpoint_specs", "static_specs"})  # not keys
 UNITS = (("d", 86400.0), ("h", 3600.0), ("m", 60.0), ("s", 1.0))
 
 
@@ -70,8 +71,39 @@ def plain(value: Any, key: str = "") -> Any:
     return value
 
 
+def _endpoint_objects(target: Target, data: dict[str, Any]) -> dict[str, Any]:
+    """endpoints / static_paths as the file writes them: paths, or objects (headers name their
+    env variable or file, never a value; strings redacted)."""
+    for key, specs in (("endpoints", target.endpoint_specs), ("static_paths", target.static_specs)):
+        if specs:
+            data[key] = [_redacted(spec.to_config()) for spec in specs]
+    return data
+
+
+def _redacted(value: Any) -> Any:
+    if isinstance(value, str):
+        return _redact_around_placeholders(value)
+    if isinstance(value, dict):
+        return {k: _redacted(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redacted(v) for v in value]
+    return value
+
+
+def _redact_around_placeholders(text: str) -> str:
+    """Redact the text between ``${env:NAME}`` / ``${file:/path}`` placeholders (they name where a
+    secret is, never hold one; 'Bearer ${env:TOKEN}' stays as written, so the view loads back)."""
+    parts, at = [], 0
+    for match in PLACEHOLDER.finditer(text):
+        parts += [redact(text[at:match.start()]), match[0]]
+        at = match.end()
+    return "".join(parts) + redact(text[at:])
+
+
 def config_dict(config: Config) -> dict[str, Any]:
     data = plain(config)
+    for target, target_data in zip(config.targets, data["targets"]):
+        _endpoint_objects(target, target_data)
     # dns.names already holds the machine's hostname when include_hostname was on: do not add it twice.
     data["dns"]["include_hostname"] = False
     for target in data["targets"]:
@@ -94,5 +126,5 @@ def config_yaml(config: Config) -> str:
 
 
 def target_yaml(target: Target) -> str:
-    data = {k: v for k, v in plain(target).items() if v is not None}
+    data = {k: v for k, v in _endpoint_objects(target, plain(target)).items() if v is not None}
     return _dump(data)

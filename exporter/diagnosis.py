@@ -13,7 +13,9 @@ Root cause decision order (first match wins; a cascade shows as one cause):
 3. ``app_unresponsive``: the port accepts, but the endpoints time out (or nginx logs upstream time-outs).
 4. ``database_unavailable``: the database is missing, locked, corrupt or unreadable (the app
    answers 5xx or would as soon as it touches the database).
-5. ``app_error``: the app answers, but its endpoints fail (5xx/4xx) while the database is fine.
+5. ``app_error``: the app answers, but its endpoints fail (5xx/4xx, or a status, body or JSON condition of
+   their ``expect`` fails, e.g. 200 with ``{"error": ...}``) while the database is fine. A failed
+   ``max_seconds`` or an unreadable secret is a finding (``endpoint_condition_failed``), not this cause.
 6. ``proxy_upstream_misconfigured``: the app is healthy, yet nginx answers 502/504 (wrong upstream).
 7. ``proxy_down``: the app is healthy, nginx does not answer at all.
 8. ``https_front_rejected``: the app and nginx answer, but browsers refuse the https front: its
@@ -76,6 +78,7 @@ from exporter.detectors import (  # noqa: F401  (the detectors the checks below 
     live_log_counts,
 )
 from exporter.detectors_tls import _cert_expiry, _cert_invalid, _old_protocol, _redirect_missing, leaf_expired, only_old_tls
+from exporter.detectors_functional import _condition_failures, _page_assets, _stale_build, app_condition_failed
 from exporter.facts import THRESHOLDS, Evidence, Facts  # noqa: F401  (re-exported)
 from exporter.impact import Impact, impact_of
 from exporter.metrics import Samples
@@ -142,6 +145,11 @@ TARGET_CHECKS: tuple[Check, ...] = (
     Check("endpoint_failing", "critical", "API endpoints answer with errors", "API 端点返回错误状态码",
           ("curl -i {app_url}/api/health", "tail -n 100 {log_file}"),
           _endpoint_errors),
+    Check("endpoint_condition_failed", "critical", "Endpoints answer, but not what their conditions expect",
+          "端点有响应，但不符合预期条件",
+          ("curl -i {app_url}/api/health   # repeat the failing endpoint's request (its method, headers, body)",
+           "tail -n 100 {log_file}"),
+          _condition_failures),
     Check("proxy_bad_gateway", "critical", "nginx answers 502/504 Bad Gateway", "Nginx 返回 502/504 网关错误",
           ("curl -I {proxy_url}", "sudo tail -n 50 {nginx_error_log}", "grep -rn proxy_pass /etc/nginx/"),
           _proxy_bad_gateway),
@@ -177,6 +185,16 @@ TARGET_CHECKS: tuple[Check, ...] = (
     Check("static_assets_failing", "warning", "Static assets do not load", "静态资源无法加载",
           ("curl -I {app_url}/favicon.ico", "ls {project_dir}/public {project_dir}/.next/static"),
           _static_errors),
+    Check("page_assets_failing", "warning", "A page's scripts or stylesheets do not load", "页面的脚本或样式表无法加载",
+          ("curl -s {app_url}/ | grep -o '/_next/static/[^\"]*' | sort -u | head   # what the page asks for",
+           "ls {project_dir}/.next/static"),
+          _page_assets),
+    Check("stale_build", "warning", "The running server serves an older build than .next/BUILD_ID (ChunkLoadError)",
+          "运行中的服务使用的构建与 .next/BUILD_ID 不一致（ChunkLoadError）",
+          ("cat {project_dir}/.next/BUILD_ID",
+           "cd {project_dir} && npm run build && restart the server (pm2 restart / systemctl restart)",
+           "purge the CDN cache for /_next/static and reload the page without the browser cache"),
+          _stale_build),
     Check("proxy_upstream_errors", "warning", "nginx logs upstream time-outs or resets", "Nginx 日志显示上游超时或连接被重置",
           ("sudo tail -n 50 {nginx_error_log}",
            "set Node's keepAliveTimeout above nginx's keepalive_timeout (server.keepAliveTimeout = 65000)"),
@@ -355,7 +373,7 @@ def root_cause(active: set[str], facts: Facts) -> str:
         return "app_unresponsive"
     if active & {"database_missing", "database_unavailable"}:
         return "database_unavailable"
-    if "endpoint_failing" in active:
+    if "endpoint_failing" in active or ("endpoint_condition_failed" in active and app_condition_failed(facts)):
         return "app_error"
     if "proxy_bad_gateway" in active or "proxy_upstream_refused" in active:
         return "proxy_upstream_misconfigured"

@@ -64,3 +64,34 @@ async def read_capped(response: aiohttp.ClientResponse, limit: int) -> int:
     if not response.content.at_eof():
         response.close()
     return size
+
+
+async def timed_request(
+    session: aiohttp.ClientSession, method: str, url: str, timeout: float, body_limit: int,
+    headers: dict[str, str] | None = None, data: bytes | None = None, keep: int = 0,
+) -> tuple[int, int, dict[str, float], bytes, str]:
+    """Like :func:`timed_get` for any method, with request headers and body; also returns the first
+    ``keep`` bytes of the response body (for conditions and page rendering) and its charset."""
+    start = time.perf_counter()
+    async with asyncio.timeout(timeout):
+        async with session.request(method, url, allow_redirects=False, headers=headers, data=data) as response:
+            first_byte = time.perf_counter() - start
+            size, kept = await read_keeping(response, body_limit, keep)
+            status = response.status
+            charset = response.charset or "utf-8"
+    return status, size, {"first_byte": first_byte, "total": time.perf_counter() - start}, kept, charset
+
+
+async def read_keeping(response: aiohttp.ClientResponse, limit: int, keep: int) -> tuple[int, bytes]:
+    """:func:`read_capped` that keeps the first ``keep`` bytes it reads."""
+    size, kept = 0, bytearray()
+    while size < limit:
+        chunk = await response.content.read(min(limit - size, 64 * 1024))
+        if not chunk:
+            return size, bytes(kept)
+        if len(kept) < keep:
+            kept += chunk[: keep - len(kept)]
+        size += len(chunk)
+    if not response.content.at_eof():
+        response.close()
+    return size, bytes(kept)

@@ -73,6 +73,31 @@ METRICS: dict[str, Spec] = {
         T, "path", "kind", "phase",
     ),
     "inventory_http_content_length_bytes": _g("Bytes of response body read (capped).", T, "path", "kind"),
+    "inventory_http_condition_success": _g(
+        "1 if the endpoint's response met the condition of its expect (status, body_regex, json:<path>, "
+        "max_seconds; secrets when a secret it sends could not be read), 0 if not.", T, "path", "condition"
+    ),
+    "inventory_http_condition_failure_info": _g(
+        "Why a condition failed (unexpected_status, no_match, not_json, missing, mismatch, too_slow, "
+        "secret_unavailable) and what was seen (redacted, at most 120 characters).",
+        T, "path", "condition", "reason", "seen"
+    ),
+    "inventory_page_assets": _g(
+        "Same-origin scripts and stylesheets of a render: true page, by result (ok, missing = 404/410, "
+        "error = other status or no answer).", T, "path", "result"
+    ),
+    "inventory_page_asset_failure_info": _g(
+        "A script or stylesheet of a render: true page that failed (the first 10): its path, result and "
+        "status (or error class).", T, "path", "asset", "result", "status"
+    ),
+    "inventory_page_build_id_info": _g(
+        "The Next.js build id a render: true page was built by, and the project's .next/BUILD_ID (empty when "
+        "unknown).", T, "path", "page_build_id", "project_build_id"
+    ),
+    "inventory_page_build_stale": _g(
+        "1 if the page's build id differs from the project's .next/BUILD_ID (the server runs an older build: "
+        "ChunkLoadError for users).", T, "path"
+    ),
     # proxy
     "inventory_proxy_up": _g("1 if the front proxy answered HTTP at all (whatever the status).", T),
     "inventory_proxy_status_code": _g("HTTP status code from the front proxy (502/504 = bad gateway; 0 = none).", T),

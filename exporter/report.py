@@ -14,6 +14,7 @@ from typing import Any
 
 from exporter.config import Config, Target
 from exporter.diagnosis import CAUSE_TEXT, SEVERITIES, THRESHOLDS, Diagnosis, Facts, Finding
+from exporter.detectors_functional import conditions_met, pages_render
 from exporter.lang import LANGS  # noqa: F401  (the report's languages, re-exported)
 from exporter.impact import impact_dict, impact_text
 from exporter.origins import LABELS, error_lines, nothing_found_lines, origin_dict, origin_text
@@ -67,6 +68,10 @@ CHECKLIST = (
     ("health_endpoint_ok", "Health endpoint answers 2xx", "健康检查端点返回 200", lambda f: _all_up(f, ("api",), "/api/health")),
     ("endpoints_reachable", "All API endpoints reachable", "所有 API 端点可访问", lambda f: _all_up(f, ("api", "page"))),
     ("static_assets_load", "Static assets load", "静态资源正常加载", lambda f: _all_up(f, ("static",))),
+    ("conditions_met", "Endpoints answer what their conditions expect (login, data)", "端点响应符合预期条件（登录、数据）",
+     conditions_met),
+    ("pages_render", "Pages render with all their scripts and stylesheets, of the current build",
+     "页面完整渲染（脚本与样式表均可加载，且为当前构建）", pages_render),
     ("database_connects", "Database connection works", "数据库连接正常", lambda f: f.get("inventory_db_up")),
     ("pages_fast", "Pages load in under 3 s", "页面加载时间 < 3秒", lambda f: _all_below(f, ("page",), THRESHOLDS["page_seconds"])),
     ("api_fast", "API answers in under 500 ms", "API 响应时间 < 500ms", lambda f: _all_below(f, ("api",), THRESHOLDS["api_seconds"])),

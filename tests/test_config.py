@@ -354,7 +354,36 @@ url = st.one_of(
     st.text(max_size=10).map(lambda t: "http://" + t),
 )
 path = st.one_of(st.sampled_from(["shop", "~/shop", "/srv/shop", "a\x00b"]), st.text(max_size=10))
-url_paths = st.lists(st.one_of(st.sampled_from(["/api/health", "/", "api", "/a b"]), st.text(max_size=6)), max_size=3)
+header_values = st.one_of(
+    st.text(max_size=8), st.sampled_from(["Bearer ${env:TOKEN}", "${env:", "${file:/run/s}"]),
+    st.fixed_dictionaries({"env": st.one_of(st.sampled_from(["TOKEN", "1x"]), st.text(max_size=6))}),
+    st.fixed_dictionaries({"file": path}), values,
+)
+json_paths = st.one_of(st.sampled_from(["$", "$.a", "$.a[0]", '$["k"]', "$[-1]", "$[", "a", "$..a"]), st.text(max_size=6))
+expectations = st.one_of(st.sampled_from(["ok", ">= 1", "exists", "absent", "> x", "== null", "!= 1.5"]), scalars, values)
+expects = st.fixed_dictionaries({}, optional={
+    "status": st.one_of(st.integers(), st.lists(st.integers(min_value=0, max_value=700), max_size=3), values),
+    "body_regex": st.one_of(st.sampled_from(["ok", "(a+)+", "[", "(?:a|b)*c", "a{2,}", "(x*)*"]), st.text(max_size=10), values),
+    "json": st.one_of(st.dictionaries(json_paths, expectations, max_size=3), values),
+    "max_seconds": duration,
+})
+endpoint_objects = st.fixed_dictionaries(
+    {"path": st.one_of(st.sampled_from(["/api/x", "/", "x"]), st.text(max_size=6))},
+    optional={
+        "name": st.one_of(st.sampled_from(["login", "", "a\nb"]), values),
+        "method": st.one_of(st.sampled_from(["GET", "post", "HEAD", "TRACE"]), values),
+        "headers": st.one_of(st.dictionaries(
+            st.one_of(st.sampled_from(["Authorization", "Accept", "Host", "bad name", "Cookie"]), st.text(max_size=6)),
+            header_values, max_size=3), values),
+        "body": st.one_of(st.text(max_size=12), st.sampled_from(["${env:X}", "${env:", "${file:rel}"]), values),
+        "json": values,
+        "expect": st.one_of(expects, values),
+        "render": st.one_of(st.booleans(), values),
+    },
+)
+url_paths = st.lists(
+    st.one_of(st.sampled_from(["/api/health", "/", "api", "/a b"]), st.text(max_size=6), endpoint_objects), max_size=3
+)
 strings = st.lists(st.text(max_size=8), max_size=3)
 PLAUSIBLE = {
     "name": st.one_of(st.sampled_from(["shop", "admin", "a.b-c_d"]), st.text(max_size=8)),

@@ -138,3 +138,26 @@ def test_a_missing_tls_ca_file_is_a_warning_and_redirect_from_must_be_plain_http
         "config.yml:3: targets[0].redirect_from: 'https://127.0.0.1' must be an http:// URL "
         "(the one that should redirect to https://)"
     ]
+
+
+def test_secrets_this_environment_cannot_give_are_warnings_and_literal_credentials_errors(tmp_path: Path):
+    present = tmp_path / "present"
+    present.write_text("k")
+    os.environ.pop("NOT_SET_SECRET_VAR", None)
+    config = (
+        "targets:\n  - name: shop\n    endpoints:\n"
+        f"      - {{path: /a, headers: {{X-Key: {{file: {present}}}, X-Other: {{file: {tmp_path}/gone}}}}}}\n"
+        "      - {path: /b, method: POST, json: {pw: '${env:NOT_SET_SECRET_VAR}'}}\n"
+        "      - {path: /c, headers: {Authorization: 'Bearer ${env:PATH}'}}\n"
+    )
+    result = config_check(tmp_path, config)
+    assert result.returncode == 0, result.stderr
+    assert lines_of(result.stderr) == [
+        f"warning: config.yml:4: targets[0].endpoints[0]: secret file {tmp_path}/gone does not exist here",
+        "warning: config.yml:5: targets[0].endpoints[1]: environment variable NOT_SET_SECRET_VAR is not set here",
+    ]
+    result = config_check(tmp_path, "targets:\n  - name: shop\n    endpoints:\n      - {path: /a, headers: {Cookie: sid=1}}\n")
+    assert result.returncode == 1
+    assert lines_of(result.stderr) == [
+        "config.yml:4: targets[0].endpoints[0].headers: Cookie: a credential must not be written in the config; "
+        "use {env: NAME}, {file: /run/secrets/NAME} or a placeholder, e.g. 'Bearer ${env:TOKEN}'"]

@@ -126,3 +126,35 @@ async def test_the_config_page_needs_the_same_credentials_as_the_others(aiohttp_
     response = await client.get("/config", headers=basic("prometheus", "s3cret"))
     assert response.status == 200
     assert "name: shop" in await response.text()
+
+
+WITH_OBJECTS = """
+targets:
+  - name: shop
+    endpoints:
+      - /api/health
+      - path: /api/auth/login
+        name: login
+        method: POST
+        headers: {Authorization: 'Bearer ${env:SHOP_TOKEN}', X-Key: {file: /run/secrets/key}, Accept: application/json}
+        json: {username: admin, password: '${env:SHOP_PASSWORD}'}
+        expect: {status: [200, 204], json: {$.token: exists, $.count: '>= 1', $.ok: true}, max_seconds: 500ms,
+                 body_regex: 'token'}
+      - {path: /, render: true}
+    static_paths: [/favicon.ico, {path: /robots.txt, expect: {status: 200}}]
+"""
+
+
+def test_endpoint_objects_show_as_objects_naming_their_secrets_and_load_back():
+    config = parse_config(WITH_OBJECTS, "objects.yml")
+    view = config_yaml(config)
+    assert without_source(parse_config(view, "view.yml")) == without_source(config)
+    target = yaml.safe_load(view)["targets"][0]
+    assert target["endpoints"][0] == "/api/health"
+    login = target["endpoints"][1]
+    assert login["headers"] == {"Authorization": "Bearer ${env:SHOP_TOKEN}", "X-Key": {"file": "/run/secrets/key"},
+                                "Accept": "application/json"}
+    assert login["json"] == {"username": "admin", "password": "${env:SHOP_PASSWORD}"}
+    assert login["expect"]["json"] == {"$.token": "exists", "$.count": ">= 1", "$.ok": "true"}
+    assert target["endpoints"][2] == {"path": "/", "render": True}
+    assert target["static_paths"] == ["/favicon.ico", {"path": "/robots.txt", "expect": {"status": [200]}}]

@@ -52,7 +52,10 @@ def exporter(tmp_path_factory):
 targets:
   - name: shop
     app_url: http://127.0.0.1:{app_port}
-    endpoints: [/api/health, /api/products, /]
+    endpoints:
+      - {{path: /api/health, expect: {{status: 200, json: {{$.status: ok}}, max_seconds: 5s}}}}
+      - {{path: /api/products, expect: {{json: {{"$[0].id": 1}}, body_regex: 'widget'}}}}
+      - {{path: /, render: true}}
     static_paths: [/favicon.ico]
     proxy_url: http://127.0.0.1:{app_port}/
     proxy_error_log: {error_log}

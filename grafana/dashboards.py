@@ -39,6 +39,7 @@ from exporter.diagnosis import THRESHOLDS  # noqa: E402
 GRAFANA_DIR = Path(__file__).resolve().parent
 if str(GRAFANA_DIR) not in sys.path:
     sys.path.insert(0, str(GRAFANA_DIR))
+import functional  # noqa: E402  (grafana/functional.py: certificate, conditions, page render)
 import traffic  # noqa: E402  (grafana/traffic.py: the Traffic row, from nginx's access log and the SLO rules)
 
 OUT_DIR = Path(__file__).resolve().parent / "dashboards"
@@ -161,6 +162,14 @@ def with_traffic_row(dash, wide: bool = False):
     """``dash`` with the Traffic row (grafana/traffic.py) appended."""
     dash = dash.with_row(row("Traffic (nginx access log) and SLOs"))
     for panel in traffic.panels(SimpleNamespace(**globals()), wide=wide):
+        dash = dash.with_panel(panel)
+    return dash
+
+
+def with_functional_row(dash, wide: bool = False):
+    """``dash`` with the functional row (grafana/functional.py: certificate, conditions, page render) appended."""
+    dash = dash.with_row(row("Does the app work: https front, conditions, page render"))
+    for panel in functional.panels(SimpleNamespace(**globals()), wide=wide):
         dash = dash.with_panel(panel)
     return dash
 
@@ -554,7 +563,7 @@ def overview():
         .with_panel(root_cause_panel()).with_panel(findings_by_severity_panel()).with_panel(active_findings_panel()) \
         .with_panel(app_port_panel()).with_panel(endpoints_panel()).with_panel(proxy_panel()) \
         .with_panel(upstream_errors_now_panel())
-    return with_traffic_row(dash) \
+    return with_functional_row(with_traffic_row(dash)) \
         .with_row(row("Latency")) \
         .with_panel(latency_panel()).with_panel(upstream_errors_rate_panel()) \
         .with_row(row("Database, Prisma, project files")) \
@@ -804,7 +813,7 @@ def detail():
         .with_panel(phases_panel()).with_panel(worst_latency_panel()) \
         .with_panel(availability_panel()).with_panel(proxy_panel(w=12, h=6)) \
         .with_panel(upstream_recent_panel()).with_panel(upstream_errors_rate_panel())
-    return with_traffic_row(dash, wide=True) \
+    return with_functional_row(with_traffic_row(dash, wide=True), wide=True) \
         .with_row(row("Project")) \
         .with_panel(db_info_panel()).with_panel(config_files_panel()) \
         .with_panel(webpack_panel()).with_panel(prisma_versions_panel(w=12, h=6)) \

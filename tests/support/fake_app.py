@@ -1,6 +1,8 @@
 """A stand-in for the Next.js app: run as ``node fake_app.py PORT [--hang]`` (python under the name node).
 
-Serves /api/health, /api/products and /favicon.ico; with --hang it accepts connections and never answers.
+Serves /api/health, /api/products, /favicon.ico and the page / with the same-origin stylesheet and
+build manifest script a Next.js page references (build id BUILD_ID, what ``render: true`` fetches);
+with --hang it accepts connections and never answers.
 """
 
 import asyncio
@@ -8,6 +10,10 @@ import socket
 import sys
 
 from aiohttp import web
+
+BUILD_ID = "fake-app-build"  # as .next/BUILD_ID of a project built by `next build`
+STYLESHEET = "/_next/static/css/app.css"
+MANIFEST = f"/_next/static/{BUILD_ID}/_buildManifest.js"
 
 
 async def health(request: web.Request) -> web.Response:
@@ -23,7 +29,16 @@ async def favicon(request: web.Request) -> web.Response:
 
 
 async def page(request: web.Request) -> web.Response:
-    return web.Response(text="<html><body>智慧库存</body></html>", content_type="text/html")
+    head = f'<link rel="stylesheet" href="{STYLESHEET}"><script src="{MANIFEST}" defer></script>'
+    return web.Response(text=f"<html><head>{head}</head><body>智慧库存</body></html>", content_type="text/html")
+
+
+async def stylesheet(request: web.Request) -> web.Response:
+    return web.Response(text="body { margin: 0 }", content_type="text/css")
+
+
+async def manifest(request: web.Request) -> web.Response:
+    return web.Response(text="self.__BUILD_MANIFEST = {};", content_type="application/javascript")
 
 
 async def serve(port: int) -> None:
@@ -32,6 +47,8 @@ async def serve(port: int) -> None:
     app.router.add_get("/api/products", products)
     app.router.add_get("/favicon.ico", favicon)
     app.router.add_get("/", page)
+    app.router.add_get(STYLESHEET, stylesheet)
+    app.router.add_get(MANIFEST, manifest)
     runner = web.AppRunner(app)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()

@@ -12,6 +12,11 @@ that shows "No data" in either state fails here.
 
 Traffic row: nginx writes an access log and a bounded loopback client drives requests through it for the
 whole module, so the access-log probe's metrics and the SLO recording rules have data in both states.
+
+Functional row: the target's proxy_url is an https server of the same nginx (a certificate from a test CA,
+trustme, valid for 90 days; the CA is the target's tls_ca_file), /api/health has an expect (status and a
+JSON path) and / is rendered (render: true: its stylesheet and build manifest, the project's .next/BUILD_ID
+being the fake app's build id).
 """
 
 from __future__ import annotations
@@ -27,13 +32,16 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import trustme
 import yaml
 
 import exporter.config
-from tests.conftest import free_port, make_project
+from tests.conftest import make_project
 from tests.grafana.conftest import ROOT, RULES_FILE, committed_dashboards, panel_queries
+from tests.support.fake_app import BUILD_ID
 from tests.support.stack import LoggedServer as Server
 from tests.support.stack import Nginx, require, start_app
+from tests.support.tls_front import days, distinct_free_ports
 
 SCRAPE = 1  # seconds
 RATE_INTERVAL = f"{4 * SCRAPE}s"  # Grafana: max($__interval + scrape interval, 4 x scrape interval)
@@ -48,6 +56,29 @@ TIMED_FORMAT = f"log_format timed '{TIMED_FORMAT_TEXT}';"
 TRAFFIC_METRICS = re.compile(r"inventory_request|inventory:slo_")
 TRAFFIC_PATHS = ("/api/products", "/api/health", "/", "/favicon.ico")
 TRAFFIC_PAUSE = 0.1  # seconds between requests: about 10 requests/s, bounded, 127.0.0.1 only
+CERT_DAYS = 90  # the https front's certificate, issued by a test CA for 127.0.0.1
+HTTPS_SERVER = """
+    server {{
+        listen 127.0.0.1:{port} ssl;
+        ssl_certificate {cert};
+        ssl_certificate_key {cert};
+        location / {{
+            proxy_pass http://127.0.0.1:{app_port};
+            proxy_connect_timeout 1s;
+            proxy_read_timeout 1s;
+        }}
+    }}"""
+
+
+def https_front(directory: Path, port: int, app_port: int) -> tuple[str, Path]:
+    """An nginx server block on ``port`` with TLS in front of the app, and the CA file that trusts it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    ca = trustme.CA()
+    ca_file, cert = directory / "ca.pem", directory / "front.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    ca.issue_cert("127.0.0.1", not_before=days(-1), not_after=days(CERT_DAYS)) \
+        .private_key_and_cert_chain_pem.write_to_path(str(cert))
+    return HTTPS_SERVER.format(port=port, cert=cert, app_port=app_port), ca_file
 
 
 class TrafficDriver:
@@ -116,8 +147,9 @@ def write_registry(root: Path, version: str) -> None:
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("grafana-live")
-    app_port, proxy_port, exporter_port, prom_port, registry_port = (free_port() for _ in range(5))
+    app_port, proxy_port, https_port, exporter_port, prom_port, registry_port = distinct_free_ports(6)
     project = make_project(tmp / "smart-inventory")
+    (project / ".next" / "BUILD_ID").write_text(BUILD_ID)  # the build the app serves: not stale
     (project / "dev.log").write_text("▲ Next.js 15.0.0\n - Local: http://127.0.0.1:3001\n warn - slow compile\n")
     write_registry(tmp / "registry", "7.1.0")
     servers: list[Server] = []
@@ -128,16 +160,20 @@ def live(tmp_path_factory):
                               tmp / "registry.log", registry_port))
         access_log = tmp / "nginx" / "access.log"
         # nginx logs $request_time and the upstream's answer, which the latency panels and the SLOs read
-        nginx = Nginx(tmp / "nginx", proxy_port, app_port, extra=f"access_log {access_log} timed;", http_extra=TIMED_FORMAT)
+        https_server, ca_file = https_front(tmp / "tls", https_port, app_port)
+        nginx = Nginx(tmp / "nginx", proxy_port, app_port, extra=f"access_log {access_log} timed;",
+                      http_extra=TIMED_FORMAT + https_server)
         stoppable.append(nginx)
         app = start_app(tmp / "bin", app_port)
         stoppable.append(app)
         target = {
                 "name": "shop",
                 "app_url": f"http://127.0.0.1:{app_port}",
-                "endpoints": ["/api/health", "/api/products", "/"],
+                "endpoints": [{"path": "/api/health", "expect": {"status": [200], "json": {"$.status": "ok"}}},
+                              "/api/products", {"path": "/", "render": True}],
                 "static_paths": ["/favicon.ico"],
-                "proxy_url": f"http://127.0.0.1:{proxy_port}/api/health",
+                "proxy_url": f"https://127.0.0.1:{https_port}/api/health",
+                "tls_ca_file": str(ca_file),
                 "proxy_error_log": str(nginx.error_log),
                 "project_dir": str(project),
                 "log_file": "dev.log",
@@ -317,6 +353,23 @@ def test_real_traffic_reads_healthy_on_the_traffic_row(healthy):
     assert budget["availability"] == 1, budget
 
 
+def test_the_functional_row_reads_a_trusted_certificate_passing_conditions_and_a_complete_current_page(healthy):
+    [days_left] = values(panel_result(healthy, "Certificate days left"), "target").values()
+    assert CERT_DAYS - 1 < days_left <= CERT_DAYS
+    for ref in "AB":  # chain verified against tls_ca_file, name 127.0.0.1 in the subjectAltName
+        assert values(panel_result(healthy, "Certificate trust", ref), "target") == {"shop": 1}
+    # the expect of /api/health is evaluated, every condition holds, so the table has its one "none" row
+    conditions = healthy["prom"].query('inventory_http_condition_success{target="shop", path="/api/health"}')
+    assert {r["metric"]["condition"]: float(r["value"][1]) for r in conditions} == {"status": 1, "json:$.status": 1}
+    assert [(r["metric"]["path"], r["metric"]["condition"]) for r in panel_result(healthy, "Failing conditions")] == [
+        ("none", "none")]
+    assets = panel_result(healthy, "Page assets not loading")
+    assert {(r["metric"]["path"], r["metric"]["result"]): float(r["value"][1]) for r in assets} == {
+        ("/", "missing"): 0, ("/", "error"): 0}
+    assert healthy["prom"].query('inventory_page_assets{target="shop", result="ok"} == 2')  # stylesheet + manifest
+    assert values(panel_result(healthy, "Stale build"), "path") == {"/": 0}
+
+
 @pytest.mark.parametrize(("dashboard", "panel", "ref", "expr", "panel_type", "instant"), QUERIES)
 def test_every_panel_query_returns_data_when_the_app_behind_nginx_is_stopped(
     broken, dashboard, panel, ref, expr, panel_type, instant
@@ -337,6 +390,16 @@ def test_the_stopped_app_reads_as_app_not_listening_with_nginx_502_on_the_overvi
     assert active["app_not_listening"] == "critical" and active["proxy_bad_gateway"] == "critical"
     owner = panel_result(broken, "App port owner", dashboard="inventory-target.json")
     assert [r["metric"]["process"] for r in owner] == ["(nothing)"]
+
+
+def test_the_stopped_app_keeps_the_certificate_and_reads_page_not_fetched_on_the_functional_row(broken):
+    [days_left] = values(panel_result(broken, "Certificate days left"), "target").values()
+    assert CERT_DAYS - 1 < days_left <= CERT_DAYS  # nginx still terminates TLS
+    assert broken["prom"].query('inventory_http_condition_success{target="shop"}') == []  # no answer to evaluate
+    assert [(r["metric"]["path"], r["metric"]["condition"]) for r in panel_result(broken, "Failing conditions")] == [
+        ("none", "none")]
+    assert values(panel_result(broken, "Page assets not loading"), "path") == {"(page not fetched)": -1}
+    assert values(panel_result(broken, "Stale build"), "path") == {"(page not fetched)": -1}
 
 
 # --- Traffic row on real requests through nginx -------------------------------------------------------------

@@ -2,17 +2,21 @@
 
 Every scrape of a target is recorded as a :class:`Point` (time, root cause, worst severity, the
 failing checks, each endpoint's latency and the front proxy's status). The last hour is kept at
-scrape resolution (at most RAW_LIMIT points: one every 5 s for an hour); older points are folded
-into 5-minute :class:`Cell` s, kept for 24 h (at most CELL_LIMIT). Runs of the same root cause are
-kept as :class:`Incident` s (at most INCIDENT_LIMIT), which give "down since" and the outage count.
+scrape resolution (at most RAW_LIMIT points: a scrape every 10 s or slower keeps the whole hour,
+faster scraping keeps the last RAW_LIMIT scrapes); every point is also folded, as it is recorded,
+into its 5-minute :class:`Cell`, kept for 24 h (at most CELL_LIMIT). Runs of the same root cause
+are kept as :class:`Incident` s (at most INCIDENT_LIMIT), which give "down since" and the outages.
 
-Memory bound (measured by bench/history.py with tracemalloc): under 20 MB for 100 targets with a
-full 24 h history, i.e. about 200 KB a target. Strings (causes, check ids, paths) are interned so
-each is stored once. Recording is O(1) amortised: it never scans the history.
+Memory bound (measured by bench/history.py with tracemalloc): at most 20 MB for 100 targets with a
+full 24 h history (about 200 KB a target). Strings (causes, check ids, endpoint names) are
+interned, a point shares its endpoint names and failing checks with the one before when they are
+the same, and latencies are packed (0.1 ms units, 4 bytes each). Recording is O(1) amortised: it
+never scans the history.
 """
 
 from __future__ import annotations
 
+import struct
 import sys
 import time
 from collections import deque
@@ -20,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, NamedTuple
 
 RAW_SECONDS = 3600.0
-RAW_LIMIT = 720  # one point every 5 s for an hour; faster scrapes keep a shorter hour
+RAW_LIMIT = 360  # one point every 10 s for an hour; faster scrapes keep a shorter hour
 CELL_SECONDS = 300.0
 DAY_SECONDS = 86400.0
 CELL_LIMIT = int(DAY_SECONDS // CELL_SECONDS)  # 288
@@ -42,7 +46,7 @@ class Point(NamedTuple):
     worst: int  # SEVERITY_RANK of the worst finding
     failing: tuple[str, ...]  # the ids of the active findings
     paths: tuple[str, ...]  # "kind path" of each endpoint, aligned with latencies
-    latencies: tuple[float, ...]
+    latencies: bytes  # packed: pack_latencies / unpack_latencies
     proxy_status: int  # -1 without a front proxy, 0 no answer
 
 
@@ -56,7 +60,7 @@ class Cell(NamedTuple):
     scrapes: int
     down: int  # scrapes whose cause was a failure (is_down)
     paths: tuple[str, ...]
-    latencies: tuple[float, ...]  # the highest of each endpoint
+    latencies: bytes  # the highest of each endpoint, packed
     proxy_status: int  # the worst (highest) status seen
 
 
@@ -82,16 +86,19 @@ class TargetHistory:
     cause: str | None = None
     since: float | None = None  # when the current cause began
     changes: int = 0  # how often the cause changed
+    rendered: dict = field(default_factory=dict)  # the status page's cache of what does not change (statuspage)
 
     def record(self, point: Point) -> None:
-        if self.raw and point.at < self.raw[-1].at:
-            return  # a clock step back: keep the history in order
+        last = self.raw[-1] if self.raw else None
+        if last is not None:
+            if point.at < last.at:
+                return  # a clock step back: keep the history in order
+            point = _sharing(point, last)
         self._note_cause(point)
-        if len(self.raw) == self.raw.maxlen:
-            self._fold(self.raw.popleft())
+        self._fold(point)
         self.raw.append(point)
-        while self.raw and self.raw[0].at < point.at - RAW_SECONDS:
-            self._fold(self.raw.popleft())
+        while self.raw[0].at < point.at - RAW_SECONDS:
+            self.raw.popleft()
         while self.cells and self.cells[0].start < point.at - DAY_SECONDS:
             self.cells.popleft()
         while self.incidents and self.incidents[0].end is not None and self.incidents[0].end < point.at - DAY_SECONDS:
@@ -109,7 +116,7 @@ class TargetHistory:
         self.cause, self.since = point.cause, point.at
 
     def _fold(self, point: Point) -> None:
-        """Fold a point leaving the raw hour into its 5-minute cell."""
+        """Fold the point into its 5-minute cell: the worst point of the cell names its cause."""
         start = point.at - point.at % CELL_SECONDS
         down = int(is_down(point.cause))
         last = self.cells[-1] if self.cells else None
@@ -119,8 +126,8 @@ class TargetHistory:
             return
         worse = point.worst > last.worst or (down and not last.down)
         latencies = last.latencies
-        if point.paths == last.paths:
-            latencies = tuple(max(a, b) for a, b in zip(last.latencies, point.latencies))
+        if point.paths == last.paths and point.latencies != latencies:
+            latencies = pack_latencies(map(max, unpack_latencies(last.latencies), unpack_latencies(point.latencies)))
         self.cells[-1] = last._replace(
             cause=point.cause if worse else last.cause, worst=max(last.worst, point.worst),
             failing=point.failing if worse else last.failing, scrapes=last.scrapes + 1, down=last.down + down,
@@ -134,11 +141,8 @@ class TargetHistory:
 
     def uptime(self) -> float | None:
         """The share of the last 24 h's scrapes not down (is_down); None without any."""
-        scrapes = len(self.raw) + sum(c.scrapes for c in self.cells)
-        if not scrapes:
-            return None
-        down = sum(1 for p in self.raw if is_down(p.cause)) + sum(c.down for c in self.cells)
-        return 1 - down / scrapes
+        scrapes = sum(c.scrapes for c in self.cells)
+        return 1 - sum(c.down for c in self.cells) / scrapes if scrapes else None
 
 
 class History:
@@ -171,11 +175,32 @@ def point_from_samples(at: float, cause: str, worst: str | None, failing: Iterab
     for name, labels, value in samples:
         if name == "inventory_http_response_seconds":
             paths.append(f"{labels.get('kind', '')} {labels.get('path', '')}")
-            latencies.append(round(float(value), 4))
+            latencies.append(float(value))
         elif name == "inventory_proxy_status_code":
             proxy = int(value)
     return Point(at, sys.intern(cause), SEVERITY_RANK.get(worst, 0), _intern(sorted(failing)), _intern(paths),
-                 tuple(latencies), proxy)
+                 pack_latencies(latencies), proxy)
+
+
+def pack_latencies(seconds: Iterable[float]) -> bytes:
+    """Latencies in 0.1 ms units, 4 bytes each (up to 429,496 s)."""
+    values = [min(max(int(round(s * 10000)), 0), 0xFFFFFFFF) for s in seconds]
+    return struct.pack(f"<{len(values)}I", *values)
+
+
+def unpack_latencies(packed: bytes) -> list[float]:
+    return [v / 10000 for v in struct.unpack(f"<{len(packed) // 4}I", packed)]
+
+
+def _sharing(point: Point, last: Point) -> Point:
+    """``point`` with the endpoint names and failing checks of ``last`` when they are equal (stored once)."""
+    if point.paths == last.paths and point.failing == last.failing:
+        return point._replace(paths=last.paths, failing=last.failing)
+    if point.paths == last.paths:
+        return point._replace(paths=last.paths)
+    if point.failing == last.failing:
+        return point._replace(failing=last.failing)
+    return point
 
 
 def history_of(cache: dict) -> History:

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import html
 import time
+from collections import deque
 from typing import Iterable
 
 from exporter.facts import THRESHOLDS
-from exporter.history import CELL_SECONDS, DAY_SECONDS, RANK_SEVERITY, History, Incident, TargetHistory, is_down
+from exporter.history import (
+    CELL_SECONDS, DAY_SECONDS, RANK_SEVERITY, History, Incident, TargetHistory, is_down, unpack_latencies,
+)
 
 HOUR_CELLS = 120  # the last hour's bar shows at most this many scrapes (the latest)
-DAY_CELL_SECONDS = 900.0  # the 24 h bar: 96 cells of 15 minutes
+DAY_CELL_SECONDS = 900.0  # the 24 h bar: 96 cells of 15 minutes (three 5-minute history cells each)
 LATENCY_LIMIT = {"api": THRESHOLDS["api_seconds"], "page": THRESHOLDS["page_seconds"]}
-SYMBOL = {0: "✓", 1: "✓", 2: "!", 3: "✕", -1: "·"}
+SYMBOL = {0: "&#10003;", 1: "&#10003;", 2: "!", 3: "&#10005;", -1: "&#183;"}  # entities: the cached HTML stays ASCII (1 byte a character)
 
 TEXT = {
     "en": {
@@ -49,12 +52,12 @@ TEXT = {
 CSS = """
 .hist{margin:.5em 0 1em}.since{font-weight:bold}
 .hb{display:flex;align-items:flex-end;gap:1px;height:28px;margin:.2em 0 .6em;overflow:hidden}
-.hb span{flex:1 1 0;min-width:0;max-width:10px;font-size:8px;line-height:8px;text-align:center;overflow:hidden;
+.hb i{font-style:normal;flex:1 1 0;min-width:0;max-width:10px;font-size:8px;line-height:8px;text-align:center;overflow:hidden;
 color:#fff;border-radius:1px}
 .hb .s0,.hb .s1{background:#2e7d32;height:40%}.hb .s2{background:#f9a825;height:70%;color:#000}
 .hb .s3{background:#c62828;height:100%}.hb .sn{background:#9e9e9e;height:15%}
 svg.spark{width:100%;max-width:32em;height:48px;display:block}
-svg.spark polyline{fill:none;stroke:#1565c0;stroke-width:1.5}svg.spark line{stroke:#c62828;stroke-dasharray:4 3}
+svg.spark polyline{fill:none;stroke:#1565c0;stroke-width:1.5;vector-effect:non-scaling-stroke}svg.spark line{stroke:#c62828;stroke-dasharray:4 3;vector-effect:non-scaling-stroke}
 table.incidents{border-collapse:collapse;width:100%;font-size:.9em}
 table.incidents td,table.incidents th{border-bottom:1px solid #ccc;padding:2px 4px;text-align:left}
 """
@@ -75,11 +78,17 @@ def duration(seconds: float, lang: str) -> str:
 
 
 def clock(at: float) -> str:
-    return time.strftime("%H:%M:%S", time.localtime(at))
+    """HH:MM:SS in the exporter's local time (cheap: the page formats thousands of these)."""
+    t = int(at + time.localtime(at).tm_gmtoff) if _TZ_VARIES else int(at + _OFFSET)
+    return f"{t // 3600 % 24:02d}:{t // 60 % 60:02d}:{t % 60:02d}"
+
+
+_OFFSET = time.localtime().tm_gmtoff
+_TZ_VARIES = time.daylight != 0  # daylight saving: ask for each time stamp
 
 
 def day_clock(at: float) -> str:
-    return time.strftime("%m-%d %H:%M:%S", time.localtime(at))
+    return f"{time.strftime('%m-%d', time.localtime(at))} {clock(at)}"
 
 
 def summary(history: TargetHistory, now: float, lang: str) -> str:
@@ -101,110 +110,208 @@ def summary(history: TargetHistory, now: float, lang: str) -> str:
 
 
 def _cell(rank: int | None, title: str) -> str:
-    cls = "sn" if rank is None else f"s{rank}"
-    return f'<span class="{cls}" title="{html.escape(title)}" aria-label="{html.escape(title)}">{SYMBOL[-1 if rank is None else rank]}</span>'
+    if rank is None:
+        return f'<i class="sn" title="{title}">&#183;</i>'
+    return f'<i class="s{rank}" title="{title}">{SYMBOL[rank]}</i>'
 
 
-def _title(at: str, cause: str, rank: int, failing: Iterable[str], lang: str, extra: str = "") -> str:
-    t = text(lang)
-    severity = t[RANK_SEVERITY.get(rank) or "ok"]
-    checks = ", ".join(failing) or "-"
-    return f"{at}{extra} · {severity} · {t['cause']}: {cause} · {t['failing']}: {checks}"
+def _title(at: str, cause: str, rank: int, failing: tuple, t: dict[str, str]) -> str:
+    """The cell's tooltip: time, severity, root cause and failing checks (already HTML-safe: ids and
+    causes are [a-z_] names, the rest is our own text)."""
+    line = f"{at} {t[RANK_SEVERITY.get(rank) or 'ok']}, {t['cause']}: {cause}"
+    return f"{line}, {t['failing']}: {', '.join(failing)}" if failing else line
 
 
 def hour_bar(history: TargetHistory, lang: str) -> str:
+    """One cell per scrape (the latest HOUR_CELLS). A point never changes, so its cell is rendered
+    once and kept while the point is on the bar (history.rendered, per language)."""
+    t = text(lang)
     points = list(history.raw)[-HOUR_CELLS:]
-    cells = [_cell(p.worst, _title(clock(p.at), p.cause, p.worst, p.failing, lang))
-             for p in points]
-    return f'<div class="hb hour" role="img" aria-label="{html.escape(text(lang)["last_hour"])}">{"".join(cells)}</div>'
+    before = history.rendered.get(("hour", lang), {})
+    now_cells = {}
+    for p in points:
+        cell = before.get(p.at)
+        if cell is None:
+            cell = _cell(p.worst, _title(clock(p.at), p.cause, p.worst, p.failing, t))
+        now_cells[p.at] = cell
+    history.rendered[("hour", lang)] = now_cells
+    return f'<div class="hb hour" role="img" aria-label="{html.escape(t["last_hour"])}">{"".join(now_cells.values())}</div>'
 
 
-def day_slots(history: TargetHistory, now: float) -> list[tuple[float, int | None, str, tuple, int, int]]:
-    """96 fifteen-minute slots, oldest first: (start, worst rank or None, cause, failing, scrapes, down)."""
-    first = now - now % DAY_CELL_SECONDS - DAY_SECONDS + DAY_CELL_SECONDS
-    slots: list[list] = [[first + i * DAY_CELL_SECONDS, None, "", (), 0, 0] for i in range(int(DAY_SECONDS // DAY_CELL_SECONDS))]
-    rows = [(c.start, c.worst, c.cause, c.failing, c.scrapes, c.down) for c in history.cells]
-    rows += [(p.at, p.worst, p.cause, p.failing, 1, int(is_down(p.cause))) for p in history.raw]
-    for at, worst, cause, failing, scrapes, down in rows:
-        index = int((at - first) // DAY_CELL_SECONDS)
-        if not 0 <= index < len(slots):
-            continue
-        slot = slots[index]
-        if slot[1] is None or worst > slot[1]:
-            slot[1], slot[2], slot[3] = worst, cause, failing
-        slot[4] += scrapes
-        slot[5] += down
-    return [tuple(s) for s in slots]
+def day_slots(history: TargetHistory, first: float, cells: Iterable) -> list[list]:
+    """96 fifteen-minute slots from ``first``: [start, worst rank or None, cause, failing, scrapes, down]."""
+    slots = [[first + i * DAY_CELL_SECONDS, None, "", (), 0, 0] for i in range(DAY_SLOTS)]
+    for c in cells:
+        index = int((c.start - first) // DAY_CELL_SECONDS)
+        if 0 <= index < DAY_SLOTS:
+            slot = slots[index]
+            if slot[1] is None or c.worst > slot[1]:
+                slot[1], slot[2], slot[3] = c.worst, c.cause, c.failing
+            slot[4] += c.scrapes
+            slot[5] += c.down
+    return slots
+
+
+DAY_SLOTS = int(DAY_SECONDS // DAY_CELL_SECONDS)
+
+
+def _slot_cell(slot: list, t: dict[str, str]) -> str:
+    start, worst, cause, failing, scrapes, down = slot
+    at = f"{clock(start)}-{clock(start + DAY_CELL_SECONDS)}"
+    if worst is None:
+        return _cell(None, f"{at} {t['no_data']}")
+    return _cell(worst, f"{_title(at, cause, worst, failing, t)} ({down}/{scrapes})")
 
 
 def day_bar(history: TargetHistory, now: float, lang: str) -> str:
+    """96 slots of 15 minutes. Cells only change at the end (the current 5 minutes), so the slots
+    before the current one are rendered once per slot period and kept (history.rendered)."""
     t = text(lang)
-    cells = []
-    for start, worst, cause, failing, scrapes, down in day_slots(history, now):
-        if worst is None:
-            cells.append(_cell(None, f"{day_clock(start)} · {t['no_data']}"))
-        else:
-            cells.append(_cell(worst, _title(day_clock(start), cause, worst, failing, lang, f" (+15 min, {down}/{scrapes})")))
-    return f'<div class="hb day" role="img" aria-label="{html.escape(t["last_day"])}">{"".join(cells)}</div>'
+    first = now - now % DAY_CELL_SECONDS - DAY_SECONDS + DAY_CELL_SECONDS
+    key = ("day", lang)
+    cached = history.rendered.get(key)
+    if cached is None or cached[0] != first:
+        slots = day_slots(history, first, history.cells)
+        cached = history.rendered[key] = (first, "".join(_slot_cell(slot, t) for slot in slots[:-1]))
+    last_start = first + (DAY_SLOTS - 1) * DAY_CELL_SECONDS
+    recent = [c for c in reversed(history.cells) if c.start >= last_start]
+    last = day_slots(history, last_start, recent)[0]
+    return (f'<div class="hb day" role="img" aria-label="{html.escape(t["last_day"])}">'
+            f'{cached[1]}{_slot_cell(last, t)}</div>')
 
 
-def sparkline(values: list[tuple[float, float]], limit: float | None, label: str, unit: str) -> str:
-    """An inline SVG line of (time, value) with a dashed line at ``limit``."""
-    width, height = 320, 48
-    if not values:
-        return ""
-    t0, t1 = values[0][0], max(values[-1][0], values[0][0] + 1)
-    top = max([v for _, v in values] + [limit or 0]) * 1.1 or 1.0
-    points = " ".join(f"{(at - t0) / (t1 - t0) * width:.1f},{height - v / top * height:.1f}" for at, v in values)
-    latest = values[-1][1]
-    desc = html.escape(f"{label}: {latest:g} {unit}" + (f" (limit {limit:g} {unit})" if limit is not None else ""))
+BUCKET_SECONDS = 60.0  # a sparkline point: the highest value of a minute
+SPARK_MINUTES = 60
+SPARK_TOP = {"api": 2 * THRESHOLDS["api_seconds"], "page": 2 * THRESHOLDS["page_seconds"], "proxy": 600.0}
+DEFAULT_TOP = 2.0  # seconds, for endpoints of other kinds (no threshold)
+WIDTH, HEIGHT = 60, 48  # one unit of x per minute; y: 0 at the bottom, the series' top (clamped) at the top
+
+
+def _minute_maxima(points: Iterable) -> dict[str, dict[int, float]]:
+    """Per series ("kind path", or "proxy"), the highest value of each minute of ``points``."""
+    out: dict[str, dict[int, float]] = {}
+    for p in points:
+        minute = int(p.at // BUCKET_SECONDS)
+        for path, value in zip(p.paths, unpack_latencies(p.latencies)):
+            found = out.setdefault(path, {})
+            if value > found.get(minute, -1.0):
+                found[minute] = value
+        if p.proxy_status >= 0:
+            found = out.setdefault("proxy", {})
+            found[minute] = max(found.get(minute, -1.0), float(p.proxy_status))
+    return out
+
+
+def _top(series: str) -> float:
+    return SPARK_TOP.get(series.split(" ", 1)[0], DEFAULT_TOP)
+
+
+def _xy(series: str, base: int, minute: int, value: float) -> str:
+    return f"{minute - base},{HEIGHT - min(value / _top(series), 1.0) * HEIGHT:.0f}"
+
+
+def spark_points(history: TargetHistory, now: float) -> tuple[int, dict[str, list[str]]]:
+    """The x origin and each series' "x,y" points over the last hour, a point a minute. A finished
+    minute never changes: its point is computed once and kept (history.rendered["spark"]); only the
+    new minutes' scrapes are read on each render."""
+    current = int(now // BUCKET_SECONDS)
+    cache = history.rendered.get("spark")
+    if cache is None:
+        cache = history.rendered["spark"] = {"done": None, "base": current - SPARK_MINUTES, "series": {}}
+    done, base, kept = cache["done"], cache["base"], cache["series"]
+    start = (done + 1) * BUCKET_SECONDS if done is not None else float("-inf")
+    fresh = []
+    for p in reversed(history.raw):
+        if p.at < start:
+            break
+        fresh.append(p)
+    fresh.reverse()
+    finished = [p for p in fresh if p.at < current * BUCKET_SECONDS]
+    for series, maxima in _minute_maxima(finished).items():
+        points = kept.setdefault(series, deque())
+        points.extend(_xy(series, base, m, v) for m, v in sorted(maxima.items()))
+    cache["done"] = current - 1
+    out: dict[str, list[str]] = {}
+    for series, points in kept.items():
+        while points and base + int(points[0].split(",", 1)[0]) < current - SPARK_MINUTES:
+            points.popleft()  # "x,y" with x = minute - base
+        out[series] = list(points)
+    for series, maxima in _minute_maxima(fresh[len(finished):]).items():
+        out.setdefault(series, []).extend(_xy(series, base, m, v) for m, v in sorted(maxima.items()))
+    return current - SPARK_MINUTES - base, {k: v for k, v in out.items() if v}
+
+
+def sparkline(origin: int, points: list[str], series: str, caption: str) -> str:
+    """An inline SVG line over the last hour (a point a minute) with a dashed line at the threshold."""
+    limit = LATENCY_LIMIT.get(series.split(" ", 1)[0], 500.0 if series == "proxy" else None)
     limit_line = ""
     if limit is not None:
-        y = height - limit / top * height
-        limit_line = f'<line x1="0" x2="{width}" y1="{y:.1f}" y2="{y:.1f}"/>'
-    return (f'<figure><figcaption><small>{desc}</small></figcaption><svg class="spark" viewBox="0 0 {width} {height}" '
-            f'preserveAspectRatio="none" role="img" aria-label="{desc}"><title>{desc}</title>'
-            f'{limit_line}<polyline points="{points}"/></svg></figure>')
+        y = HEIGHT - limit / _top(series) * HEIGHT
+        limit_line = f'<line x1="{origin}" x2="{origin + WIDTH}" y1="{y:.0f}" y2="{y:.0f}"/>'
+    desc = html.escape(caption)
+    return (f'<figure><figcaption><small>{desc}</small></figcaption><svg class="spark" '
+            f'viewBox="{origin} 0 {WIDTH} {HEIGHT}" preserveAspectRatio="none" role="img" aria-label="{desc}">'
+            f'<title>{desc}</title>{limit_line}<polyline points="{" ".join(points)}"/></svg></figure>')
 
 
-def sparklines(history: TargetHistory, lang: str) -> str:
+def _caption(series: str, latest: float | None, t: dict[str, str]) -> str:
+    kind = series.split(" ", 1)[0]
+    if series == "proxy":
+        return f"{t['proxy']}: {latest:g} ({t['threshold']} 500)" if latest is not None else t["proxy"]
+    limit = LATENCY_LIMIT.get(kind)
+    now = f": {latest:g} s" if latest is not None else ""
+    return f"{t['latency']} {series}{now}" + (f" ({t['threshold']} {limit:g} s)" if limit is not None else "")
+
+
+def sparklines(history: TargetHistory, now: float, lang: str) -> str:
     t = text(lang)
-    series: dict[str, list[tuple[float, float]]] = {}
-    proxy: list[tuple[float, float]] = []
-    for p in history.raw:
-        for path, seconds in zip(p.paths, p.latencies):
-            series.setdefault(path, []).append((p.at, seconds))
-        if p.proxy_status >= 0:
-            proxy.append((p.at, float(p.proxy_status)))
-    parts = [sparkline(values, LATENCY_LIMIT.get(path.split(" ", 1)[0]), f"{t['latency']} {path}", "s")
-             for path, values in series.items()]
-    if proxy:
-        parts.append(sparkline(proxy, 500.0, t["proxy"], ""))
-    return "".join(parts)
+    origin, series = spark_points(history, now)
+    last = history.raw[-1] if history.raw else None
+    latest = dict(zip(last.paths, unpack_latencies(last.latencies))) if last else {}
+    if last is not None and last.proxy_status >= 0:
+        latest["proxy"] = float(last.proxy_status)
+    ordered = sorted(series, key=lambda name: (name == "proxy", name))
+    return "".join(sparkline(origin, series[name], name, _caption(name, latest.get(name), t)) for name in ordered)
+
+
+def _incident_row(incident: Incident, now: float, t: dict[str, str], lang: str) -> str:
+    e = html.escape
+    end = day_clock(incident.end) if incident.end is not None else t["ongoing"]
+    return (f'<tr><td>{e(day_clock(incident.start))}</td><td>{e(end)}</td>'
+            f'<td class="duration">{e(duration(incident.duration(now), lang))}</td><td><code>{e(incident.cause)}</code></td></tr>')
 
 
 def incident_table(history: TargetHistory, now: float, lang: str) -> str:
+    """Newest first. An ended incident's row never changes: rendered once and kept (history.rendered)."""
     t, e = text(lang), html.escape
     outages: list[Incident] = history.outages(now)
     if not outages:
         return f'<p class="incidents">{e(t["no_incidents"])}</p>'
-    rows = "".join(
-        f'<tr><td>{e(day_clock(i.start))}</td><td>{e(day_clock(i.end) if i.end is not None else t["ongoing"])}</td>'
-        f'<td class="duration">{e(duration(i.duration(now), lang))}</td><td><code>{e(i.cause)}</code></td></tr>'
-        for i in reversed(outages)
-    )
+    before = history.rendered.get(("incidents", lang), {})
+    kept, rows = {}, []
+    for incident in reversed(outages):
+        if incident.end is None:
+            rows.append(_incident_row(incident, now, t, lang))
+            continue
+        row = kept[incident.start] = before.get(incident.start) or _incident_row(incident, now, t, lang)
+        rows.append(row)
+    history.rendered[("incidents", lang)] = kept
     return (f'<table class="incidents"><caption>{e(t["incidents"])}</caption><thead><tr><th>{e(t["start"])}</th>'
             f'<th>{e(t["end"])}</th><th>{e(t["duration"])}</th><th>{e(t["cause"])}</th></tr></thead>'
-            f'<tbody>{rows}</tbody></table>')
+            f'<tbody>{"".join(rows)}</tbody></table>')
 
 
 def render_target(name: str, history: TargetHistory, now: float, lang: str) -> str:
     t, e = text(lang), html.escape
+    if history.rendered.get("lang") != lang:  # keep what was rendered for one language only (memory)
+        spark = history.rendered.get("spark")
+        history.rendered.clear()
+        history.rendered.update({"lang": lang, "spark": spark} if spark else {"lang": lang})
     return (
         f'<div class="hist" id="history-{e(name)}"><p class="since">{e(summary(history, now, lang))}</p>'
         f'<p><small>{e(t["last_hour"])} · {e(t["legend"])}</small></p>{hour_bar(history, lang)}'
         f'<p><small>{e(t["last_day"])}</small></p>{day_bar(history, now, lang)}'
-        f'{sparklines(history, lang)}{incident_table(history, now, lang)}</div>'
+        f'{sparklines(history, now, lang)}{incident_table(history, now, lang)}</div>'
     )
 
 

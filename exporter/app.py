@@ -35,7 +35,7 @@ from exporter.redact import middleware as redact_middleware
 from exporter.redact import MAX_BODY, cap, redact
 from exporter.report import build_report, render_html_body
 from exporter.scrape import ScrapeResult, scrape
-from exporter import statuspage
+from exporter import history_store, statuspage
 from exporter.history import history_of
 from exporter.webconfig import WebConfig
 from exporter.webconfig import middleware as webconfig_middleware
@@ -73,6 +73,7 @@ class State:
     web_config: Any = None  # the WebConfig the app serves with (its password checks' counters)
     gate: Any = None  # the ConnectionGate the server listens through (its counters)
     discovery: DiscoveryState = field(default_factory=DiscoveryState)  # the last discovery run
+    storage_path: Path | None = None  # --storage.path: the history is saved there (exporter.history_store)
 
     def reload(self) -> bool:
         """Load the config again; on failure keep the old one and remember why."""
@@ -168,10 +169,12 @@ async def _resources(app: web.Application):
     except (NotImplementedError, RuntimeError, ValueError):
         pass  # not on the main thread (tests) or not supported
     rediscovery = asyncio.ensure_future(rediscover_forever(lambda: state.discovery, state.use))
+    saver = history_store.start(state.ctx.cache, state.storage_path)
     state.ready = True
     yield
     state.ready = False
     rediscovery.cancel()
+    history_store.stop(saver, state.ctx.cache, state.storage_path)
     try:
         loop.remove_signal_handler(signal.SIGHUP)
     except (NotImplementedError, RuntimeError, ValueError):

@@ -25,7 +25,7 @@ SYMBOL = {0: "&#10003;", 1: "&#10003;", 2: "!", 3: "&#10005;", -1: "&#183;"}  # 
 TEXT = {
     "en": {
         "down_since": "down since {at} ({for_})", "up_since": "up since {at} ({for_})",
-        "outages": "{n} outage(s) in 24 h", "longest": "longest {d}", "uptime": "uptime {p} %",
+        "outages": "{n} outages in 24 h", "outage": "1 outage in 24 h", "longest": "longest {d}", "uptime": "uptime {p} %",
         "no_history": "no history yet", "last_hour": "Last hour (each scrape)", "last_day": "Last 24 h (15-minute cells)",
         "latency": "Latency", "proxy": "Front proxy status", "incidents": "Incidents (24 h)",
         "start": "Start", "end": "End", "duration": "Duration", "cause": "Cause", "ongoing": "ongoing",
@@ -37,7 +37,7 @@ TEXT = {
     },
     "zh-CN": {
         "down_since": "自 {at} 起故障（{for_}）", "up_since": "自 {at} 起正常（{for_}）",
-        "outages": "24 小时内 {n} 次故障", "longest": "最长 {d}", "uptime": "可用率 {p} %",
+        "outages": "24 小时内 {n} 次故障", "outage": "24 小时内 1 次故障", "longest": "最长 {d}", "uptime": "可用率 {p} %",
         "no_history": "尚无历史记录", "last_hour": "最近一小时（每次采集）", "last_day": "最近 24 小时（每格 15 分钟）",
         "latency": "响应时间", "proxy": "前端代理状态码", "incidents": "故障记录（24 小时）",
         "start": "开始", "end": "结束", "duration": "持续", "cause": "根本原因", "ongoing": "进行中",
@@ -100,7 +100,7 @@ def summary(history: TargetHistory, now: float, lang: str) -> str:
     key = "down_since" if is_down(history.cause) else "up_since"
     parts = [t[key].format(at=clock(history.since), for_=duration(now - history.since, lang))]
     outages = history.outages(now)
-    parts.append(t["outages"].format(n=len(outages)))
+    parts.append(t["outage"] if len(outages) == 1 else t["outages"].format(n=len(outages)))
     if outages:
         parts.append(t["longest"].format(d=duration(max(i.duration(now) for i in outages), lang)))
     uptime = history.uptime()

@@ -368,7 +368,7 @@ async def landing_page(request: web.Request) -> web.Response:
     other = ("zh-CN", "中文") if lang == "en" else ("en", "English")
     page = f"""<!doctype html>
 <html lang="{lang}"><head><meta charset="utf-8"><title>inventory-exporter</title>
-<meta name="viewport" content="width=device-width,initial-scale=1"><meta http-equiv="refresh" content="{REFRESH_SECONDS}">
+<meta name="viewport" content="width=device-width,initial-scale=1"><link rel="icon" href="data:,"><meta http-equiv="refresh" content="{REFRESH_SECONDS}">
 <style>{PAGE_CSS}{statuspage.CSS}</style>
 </head><body><h1>inventory-exporter {html.escape(__version__)}</h1>
 {statuspage.generated_line(time.time(), REFRESH_SECONDS, lang)}

@@ -56,7 +56,7 @@ CSS = """
 color:#fff;border-radius:1px}
 .hb .s0,.hb .s1{background:#2e7d32;height:40%}.hb .s2{background:#f9a825;height:70%;color:#000}
 .hb .s3{background:#c62828;height:100%}.hb .sn{background:#9e9e9e;height:15%}
-svg.spark{width:100%;max-width:32em;height:48px;display:block}
+figure{margin:.4em 0}svg.spark{width:100%;max-width:32em;height:48px;display:block}
 svg.spark polyline{fill:none;stroke:#1565c0;stroke-width:1.5;vector-effect:non-scaling-stroke}svg.spark line{stroke:#c62828;stroke-dasharray:4 3;vector-effect:non-scaling-stroke}
 table.incidents{border-collapse:collapse;width:100%;font-size:.9em}
 table.incidents td,table.incidents th{border-bottom:1px solid #ccc;padding:2px 4px;text-align:left}
@@ -249,6 +249,9 @@ def sparkline(origin: int, points: list[str], series: str, caption: str) -> str:
         y = HEIGHT - limit / _top(series) * HEIGHT
         limit_line = f'<line x1="{origin}" x2="{origin + WIDTH}" y1="{y:.0f}" y2="{y:.0f}"/>'
     desc = html.escape(caption)
+    if len(points) == 1:  # one minute so far: a short level line, so it shows
+        x, y = points[0].split(",")
+        points = [f"{int(x) - 1},{y}", points[0]]
     return (f'<figure><figcaption><small>{desc}</small></figcaption><svg class="spark" '
             f'viewBox="{origin} 0 {WIDTH} {HEIGHT}" preserveAspectRatio="none" role="img" aria-label="{desc}">'
             f'<title>{desc}</title>{limit_line}<polyline points="{" ".join(points)}"/></svg></figure>')

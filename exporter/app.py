@@ -114,6 +114,7 @@ class State:
         if self.ctx is not None:
             self.ctx.config = config
             readers_of(self.ctx).sync(config)  # access logs: readers started, restarted, stopped
+            history_of(self.ctx.cache).keep_only(t.name for t in config.targets)  # forget removed targets
 
 
 STATE = web.AppKey("state", State)

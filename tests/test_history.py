@@ -7,9 +7,13 @@ import json
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import free_port
+from tests.test_diagnose_schema import VALIDATOR
 
 from exporter.history import CELL_LIMIT, DAY_SECONDS, RAW_LIMIT, History, point_from_samples
 from exporter.history_store import FILE_NAME, StorageError, check_storage_dir, load, save
@@ -122,3 +126,32 @@ def test_the_exporter_refuses_a_storage_path_inside_a_project(tmp_path: Path):
     assert run.returncode == 2
     assert "inside the monitored project" in run.stderr and "Traceback" not in run.stderr
     assert not (project / "h").exists()
+
+
+def test_diagnose_adds_since_when_from_a_saved_history(tmp_path: Path):
+    project = tmp_path / "shop"
+    project.mkdir()
+    config = tmp_path / "config.yml"
+    config.write_text(f"targets:\n  - name: shop\n    app_url: http://127.0.0.1:{free_port()}\n    project_dir: {project}\n"
+                      "dns:\n  include_hostname: false\n")
+    history, at = History(), time.time() - 600
+    for i in range(40):  # healthy until 5 minutes ago, down since
+        scrape(history, at + i * 15, down=i >= 20)
+    save(history, tmp_path / "state")
+    root = Path(__file__).resolve().parent.parent
+
+    def diagnose(*args: str) -> str:
+        run = subprocess.run([sys.executable, "-m", "exporter", "diagnose", f"--config.file={config}", *args],
+                             capture_output=True, text=True, timeout=60, cwd=root)
+        assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr
+        return run.stdout
+
+    text = diagnose(f"--storage.path={tmp_path / 'state'}")
+    assert f"shop: down since {clock(at + 20 * 15)} (5 min), 1 outage in 24 h, longest 5 min, uptime" in text
+    zh = diagnose(f"--storage.path={tmp_path / 'state'}", "--lang=zh-CN")
+    assert f"shop: 自 {clock(at + 20 * 15)} 起故障（5 分钟），24 小时内 1 次故障，最长 5 分钟" in zh
+    data = json.loads(diagnose(f"--storage.path={tmp_path / 'state'}", "--format=json"))
+    assert not list(VALIDATOR.iter_errors(data))  # docs/diagnose.schema.json knows the history field
+    assert data["history"]["targets"]["shop"].startswith(f"down since {clock(at + 20 * 15)}")
+    assert "History" not in diagnose()  # one moment only: nothing said about the past
+    assert load(tmp_path / "state").targets["shop"].raw[-1].at == history.targets["shop"].raw[-1].at  # never written

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import free_port
+from tests.support.exporter_proc import Exporter, fetch
 from tests.test_diagnose_schema import VALIDATOR
 
 from exporter.history import CELL_LIMIT, DAY_SECONDS, RAW_LIMIT, History, point_from_samples
@@ -155,3 +156,30 @@ def test_diagnose_adds_since_when_from_a_saved_history(tmp_path: Path):
     assert data["history"]["targets"]["shop"].startswith(f"down since {clock(at + 20 * 15)}")
     assert "History" not in diagnose()  # one moment only: nothing said about the past
     assert load(tmp_path / "state").targets["shop"].raw[-1].at == history.targets["shop"].raw[-1].at  # never written
+
+
+def test_a_restarted_exporter_keeps_the_history_in_its_storage_path(tmp_path: Path):
+    project = tmp_path / "shop"
+    project.mkdir()
+    config = tmp_path / "config.yml"
+    config.write_text(f"targets:\n  - name: shop\n    app_url: http://127.0.0.1:{free_port()}\n    project_dir: {project}\n"
+                      "dns:\n  include_hostname: false\n")
+    state = tmp_path / "state"
+
+    def since_of_the_outage(exporter: Exporter) -> str:
+        text = fetch(exporter.url + "/metrics")[2].decode()
+        found = re.search(r'^inventory_root_cause_since_timestamp_seconds\{cause="app_not_listening",target="shop"\} (\S+)$',
+                          text, re.M)
+        assert found, text[-2000:]
+        return found.group(1)
+
+    port = free_port()
+    args = [f"--config.file={config}", f"--web.listen-address=127.0.0.1:{port}", f"--storage.path={state}"]
+    with Exporter(args, port, tmp_path / "first.log", tmp_path) as first:
+        since = since_of_the_outage(first)
+        assert since == since_of_the_outage(first)
+    assert (state / FILE_NAME).is_file()  # saved at shutdown
+    with Exporter(args, port, tmp_path / "second.log", tmp_path) as second:
+        assert since_of_the_outage(second) == since  # down since the first run's first scrape
+        page = fetch(second.url + "/")[2].decode()
+        assert page.count('class="s3"') >= 4  # the first run's two scrapes, the second run's, and the day cell

@@ -355,6 +355,8 @@ PAGE_CSS = (
     "@media (prefers-color-scheme: dark){body{background:#121212;color:#e0e0e0}a{color:#90caf9}"
     "pre{background:#1e1e1e}small{color:#aaa}table.incidents td,table.incidents th{border-color:#444}}"
 )
+NAV = {"en": ("Metrics", "Config", "Health", "Readiness", "config"),
+       "zh-CN": ("指标", "配置", "存活", "就绪", "配置文件")}
 INTRO = {
     "en": "Watches the smart-inventory stack (Next.js, Prisma/SQLite, nginx) and says why it is down.",
     "zh-CN": "监控智慧库存系统（Next.js、Prisma/SQLite、Nginx），出现故障时指出根本原因。",
@@ -367,6 +369,7 @@ async def landing_page(request: web.Request) -> web.Response:
     lang = page_lang(checked_query(request).get("lang"), request.headers.get("Accept-Language", ""))
     body = await landing_body(state, request, lang)
     other = ("zh-CN", "中文") if lang == "en" else ("en", "English")
+    nav = NAV[lang]
     page = f"""<!doctype html>
 <html lang="{lang}"><head><meta charset="utf-8"><title>inventory-exporter</title>
 <meta name="viewport" content="width=device-width,initial-scale=1"><link rel="icon" href="data:,"><meta http-equiv="refresh" content="{REFRESH_SECONDS}">
@@ -374,9 +377,9 @@ async def landing_page(request: web.Request) -> web.Response:
 </head><body><h1>inventory-exporter {html.escape(__version__)}</h1>
 {statuspage.generated_line(time.time(), REFRESH_SECONDS, lang)}
 <p>{INTRO[lang]}
-<a href="{html.escape(request.app[TELEMETRY_PATH].lstrip("/"))}">Metrics</a> · <a href="config">Config</a> ·
-<a href="-/healthy">Health</a> · <a href="-/ready">Readiness</a> ·
-<a href="?lang={other[0]}">{other[1]}</a> · config: {html.escape(state.config.source)}</p>
+<a href="{html.escape(request.app[TELEMETRY_PATH].lstrip("/"))}">{nav[0]}</a> · <a href="config">{nav[1]}</a> ·
+<a href="-/healthy">{nav[2]}</a> · <a href="-/ready">{nav[3]}</a> ·
+<a href="?lang={other[0]}">{other[1]}</a> · {nav[4]}: {html.escape(state.config.source)}</p>
 {body}
 </body></html>"""
     return web.Response(text=redact(page), content_type="text/html", headers={"Cache-Control": "no-store", "Content-Security-Policy": PAGE_CSP})

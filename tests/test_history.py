@@ -183,3 +183,14 @@ def test_a_restarted_exporter_keeps_the_history_in_its_storage_path(tmp_path: Pa
         assert since_of_the_outage(second) == since  # down since the first run's first scrape
         page = fetch(second.url + "/")[2].decode()
         assert page.count('class="s3"') >= 4  # the first run's two scrapes, the second run's, and the day cell
+
+
+def test_the_bench_prints_its_figures():
+    """bench/history.py end to end, small: a smoke test, no speed asserted."""
+    run = subprocess.run([sys.executable, "bench/history.py", "--targets", "2", "--interval", "60"],
+                         capture_output=True, text=True, timeout=300, cwd=Path(__file__).resolve().parent.parent)
+    assert "Traceback" not in run.stderr, run.stderr
+    assert re.search(r"memory of the history \(tracemalloc\): \d+\.\d MB", run.stdout), run.stdout
+    assert re.search(r"render of every target's history block.*median \d+\.\d ms", run.stdout), run.stdout
+    assert re.search(r"recording one scrape: \d+\.\d µs CPU with an empty history, \d+\.\d µs with a full one",
+                     run.stdout), run.stdout

@@ -141,8 +141,11 @@ async def test_the_status_page_shows_a_staged_outage_in_chromium(aiohttp_server,
             up_again = now['cause="none",target="shop"']
             outage = duration(up_again - down_since, "en")
 
-            async with session.get(f"{base}/") as response:
+            async with session.get(f"{base}/?lang=zh-CN") as response:
                 assert response.headers["Content-Security-Policy"] == PAGE_CSP
+                page = await response.text()
+            assert '<meta http-equiv="refresh" content="30">' in page and "prefers-color-scheme: dark" in page
+            assert "生成于" in page and "指标" in page and "<script" not in page and "http://" not in page.split("<body>")[0]
 
             proc, tools = await chromium_page(tmp_path, session)
             ARTIFACTS.mkdir(exist_ok=True)

@@ -36,7 +36,8 @@ def summaries(report: Report, directory: Path, lang: str) -> dict[str, str]:
         if target.name not in history.targets:
             out[target.name] = NONE[lang]
             continue
-        point = point_from_samples(now, diagnosis.cause, diagnosis.worst(), [f.id for f in diagnosis.findings], facts.store)
+        failing = [f.id for f in diagnosis.findings]
+        point = point_from_samples(now, diagnosis.cause, diagnosis.worst(), failing, facts.store)
         out[target.name] = summary(history.record(target.name, point), now, lang)
     return out
 

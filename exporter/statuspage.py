@@ -20,13 +20,15 @@ from exporter.history import (
 HOUR_CELLS = 120  # the last hour's bar shows at most this many scrapes (the latest)
 DAY_CELL_SECONDS = 900.0  # the 24 h bar: 96 cells of 15 minutes (three 5-minute history cells each)
 LATENCY_LIMIT = {"api": THRESHOLDS["api_seconds"], "page": THRESHOLDS["page_seconds"]}
-SYMBOL = {0: "&#10003;", 1: "&#10003;", 2: "!", 3: "&#10005;", -1: "&#183;"}  # entities: the cached HTML stays ASCII (1 byte a character)
+# entities, not the characters: the HTML the page keeps between loads stays ASCII (1 byte a character)
+SYMBOL = {0: "&#10003;", 1: "&#10003;", 2: "!", 3: "&#10005;", -1: "&#183;"}
 
 TEXT = {
     "en": {
         "down_since": "down since {at} ({for_})", "up_since": "up since {at} ({for_})",
-        "outages": "{n} outages in 24 h", "outage": "1 outage in 24 h", "longest": "longest {d}", "uptime": "uptime {p} %",
-        "no_history": "no history yet", "last_hour": "Last hour (each scrape)", "last_day": "Last 24 h (15-minute cells)",
+        "outages": "{n} outages in 24 h", "outage": "1 outage in 24 h", "longest": "longest {d}",
+        "uptime": "uptime {p} %", "no_history": "no history yet", "last_hour": "Last hour (each scrape)",
+        "last_day": "Last 24 h (15-minute cells)",
         "latency": "Latency", "proxy": "Front proxy status", "incidents": "Incidents (24 h)",
         "start": "Start", "end": "End", "duration": "Duration", "cause": "Cause", "ongoing": "ongoing",
         "no_incidents": "No incident in the last 24 h.", "failing": "failing", "no_data": "no data",
@@ -37,8 +39,9 @@ TEXT = {
     },
     "zh-CN": {
         "down_since": "自 {at} 起故障（{for_}）", "up_since": "自 {at} 起正常（{for_}）",
-        "outages": "24 小时内 {n} 次故障", "outage": "24 小时内 1 次故障", "longest": "最长 {d}", "uptime": "可用率 {p} %",
-        "no_history": "尚无历史记录", "last_hour": "最近一小时（每次采集）", "last_day": "最近 24 小时（每格 15 分钟）",
+        "outages": "24 小时内 {n} 次故障", "outage": "24 小时内 1 次故障", "longest": "最长 {d}",
+        "uptime": "可用率 {p} %", "no_history": "尚无历史记录", "last_hour": "最近一小时（每次采集）",
+        "last_day": "最近 24 小时（每格 15 分钟）",
         "latency": "响应时间", "proxy": "前端代理状态码", "incidents": "故障记录（24 小时）",
         "start": "开始", "end": "结束", "duration": "持续", "cause": "根本原因", "ongoing": "进行中",
         "no_incidents": "最近 24 小时没有故障。", "failing": "未通过", "no_data": "无数据",
@@ -52,12 +55,14 @@ TEXT = {
 CSS = """
 .hist{margin:.5em 0 1em}.since{font-weight:bold}
 .hb{display:flex;align-items:flex-end;gap:1px;height:28px;margin:.2em 0 .6em;overflow:hidden}
-.hb i{font-style:normal;flex:1 1 0;min-width:0;max-width:10px;font-size:8px;line-height:8px;text-align:center;overflow:hidden;
-color:#fff;border-radius:1px}
+.hb i{font-style:normal;flex:1 1 0;min-width:0;max-width:10px;font-size:8px;line-height:8px;text-align:center;
+overflow:hidden;color:#fff;border-radius:1px}
 .hb .s0,.hb .s1{background:#2e7d32;height:40%}.hb .s2{background:#f9a825;height:70%;color:#000}
 .hb .s3{background:#c62828;height:100%}.hb .sn{background:#9e9e9e;height:15%}
 figure{margin:.4em 0}svg.spark{width:100%;max-width:32em;height:48px;display:block}
-svg.spark polyline{fill:none;stroke:#1565c0;stroke-width:1.5;vector-effect:non-scaling-stroke}svg.spark line{stroke:#c62828;stroke-dasharray:4 3;vector-effect:non-scaling-stroke}
+svg.spark polyline{fill:none;stroke:#1565c0;stroke-width:1.5;vector-effect:non-scaling-stroke}
+svg.spark line{stroke:#c62828;stroke-dasharray:4 3;vector-effect:non-scaling-stroke}
+@media (prefers-color-scheme: dark){svg.spark polyline{stroke:#90caf9}}
 table.incidents{border-collapse:collapse;width:100%;font-size:.9em}
 table.incidents td,table.incidents th{border-bottom:1px solid #ccc;padding:2px 4px;text-align:left}
 """
@@ -135,7 +140,8 @@ def hour_bar(history: TargetHistory, lang: str) -> str:
             cell = _cell(p.worst, _title(clock(p.at), p.cause, p.worst, p.failing, t))
         now_cells[p.at] = cell
     history.rendered[("hour", lang)] = now_cells
-    return f'<div class="hb hour" role="img" aria-label="{html.escape(t["last_hour"])}">{"".join(now_cells.values())}</div>'
+    cells = "".join(now_cells.values())
+    return f'<div class="hb hour" role="group" aria-label="{html.escape(t["last_hour"])}">{cells}</div>'
 
 
 def day_slots(history: TargetHistory, first: float, cells: Iterable) -> list[list]:
@@ -176,7 +182,7 @@ def day_bar(history: TargetHistory, now: float, lang: str) -> str:
     last_start = first + (DAY_SLOTS - 1) * DAY_CELL_SECONDS
     recent = [c for c in reversed(history.cells) if c.start >= last_start]
     last = day_slots(history, last_start, recent)[0]
-    return (f'<div class="hb day" role="img" aria-label="{html.escape(t["last_day"])}">'
+    return (f'<div class="hb day" role="group" aria-label="{html.escape(t["last_day"])}">'
             f'{cached[1]}{_slot_cell(last, t)}</div>')
 
 
@@ -281,7 +287,8 @@ def _incident_row(incident: Incident, now: float, t: dict[str, str], lang: str) 
     e = html.escape
     end = day_clock(incident.end) if incident.end is not None else t["ongoing"]
     return (f'<tr><td>{e(day_clock(incident.start))}</td><td>{e(end)}</td>'
-            f'<td class="duration">{e(duration(incident.duration(now), lang))}</td><td><code>{e(incident.cause)}</code></td></tr>')
+            f'<td class="duration">{e(duration(incident.duration(now), lang))}</td>'
+            f'<td><code>{e(incident.cause)}</code></td></tr>')
 
 
 def incident_table(history: TargetHistory, now: float, lang: str) -> str:

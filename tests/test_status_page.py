@@ -170,6 +170,9 @@ async def test_the_status_page_shows_a_staged_outage_in_chromium(aiohttp_server,
                 assert ("1 outage in 24 h" if lang == "en" else "24 小时内 1 次故障") in since_line
                 assert await tools.evaluate("document.querySelectorAll('#history-shop svg.spark').length") == 2
                 await tools.screenshot(ARTIFACTS / f"status-page-{lang}-{width}.png", width)
+            await tools.call("Emulation.setEmulatedMedia", features=[{"name": "prefers-color-scheme", "value": "dark"}])
+            await tools.load(f"{base}/", 390)
+            assert await tools.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(18, 18, 18)"
             assert tools.errors == [], tools.errors
             await tools.ws.close()
     finally:

@@ -35,6 +35,8 @@ from exporter.redact import middleware as redact_middleware
 from exporter.redact import MAX_BODY, cap, redact
 from exporter.report import build_report, render_html_body
 from exporter.scrape import ScrapeResult, scrape
+from exporter import history_store, statuspage
+from exporter.history import history_of
 from exporter.webconfig import WebConfig
 from exporter.webconfig import middleware as webconfig_middleware
 
@@ -71,6 +73,7 @@ class State:
     web_config: Any = None  # the WebConfig the app serves with (its password checks' counters)
     gate: Any = None  # the ConnectionGate the server listens through (its counters)
     discovery: DiscoveryState = field(default_factory=DiscoveryState)  # the last discovery run
+    storage_path: Path | None = None  # --storage.path: the history is saved there (exporter.history_store)
 
     def reload(self) -> bool:
         """Load the config again; on failure keep the old one and remember why."""
@@ -111,6 +114,7 @@ class State:
         if self.ctx is not None:
             self.ctx.config = config
             readers_of(self.ctx).sync(config)  # access logs: readers started, restarted, stopped
+            history_of(self.ctx.cache).keep_only(t.name for t in config.targets)  # forget removed targets
 
 
 STATE = web.AppKey("state", State)
@@ -166,10 +170,12 @@ async def _resources(app: web.Application):
     except (NotImplementedError, RuntimeError, ValueError):
         pass  # not on the main thread (tests) or not supported
     rediscovery = asyncio.ensure_future(rediscover_forever(lambda: state.discovery, state.use))
+    saver = history_store.start(state.ctx.cache, state.storage_path)
     state.ready = True
     yield
     state.ready = False
     rediscovery.cancel()
+    history_store.stop(saver, state.ctx.cache, state.storage_path)
     try:
         loop.remove_signal_handler(signal.SIGHUP)
     except (NotImplementedError, RuntimeError, ValueError):
@@ -341,6 +347,16 @@ async def reload_handler(request: web.Request) -> web.Response:
 
 LANDING_TIMEOUT = 5.0  # the landing page answers within this, whatever is stuck
 REPORT_SECONDS = 0.5  # of which the report may take this much
+REFRESH_SECONDS = 30  # the page reloads itself (meta refresh: no script)
+PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+PAGE_CSS = (
+    "body{font-family:sans-serif;max-width:60em;margin:1em auto;padding:0 1em;overflow-wrap:anywhere}"
+    "pre{background:#f4f4f4;padding:.5em;white-space:pre-wrap}small{color:#666;font-weight:normal}"
+    "@media (prefers-color-scheme: dark){body{background:#121212;color:#e0e0e0}a{color:#90caf9}"
+    "pre{background:#1e1e1e}small{color:#aaa}table.incidents td,table.incidents th{border-color:#444}}"
+)
+NAV = {"en": ("Metrics", "Config", "Health", "Readiness", "config"),
+       "zh-CN": ("指标", "配置", "存活", "就绪", "配置文件")}
 INTRO = {
     "en": "Watches the smart-inventory stack (Next.js, Prisma/SQLite, nginx) and says why it is down.",
     "zh-CN": "监控智慧库存系统（Next.js、Prisma/SQLite、Nginx），出现故障时指出根本原因。",
@@ -353,17 +369,20 @@ async def landing_page(request: web.Request) -> web.Response:
     lang = page_lang(checked_query(request).get("lang"), request.headers.get("Accept-Language", ""))
     body = await landing_body(state, request, lang)
     other = ("zh-CN", "中文") if lang == "en" else ("en", "English")
+    nav = NAV[lang]
     page = f"""<!doctype html>
 <html lang="{lang}"><head><meta charset="utf-8"><title>inventory-exporter</title>
-<style>body{{font-family:sans-serif;max-width:60em;margin:1em auto;padding:0 1em}}pre{{background:#f4f4f4;padding:.5em;white-space:pre-wrap}}small{{color:#666;font-weight:normal}}</style>
+<meta name="viewport" content="width=device-width,initial-scale=1"><link rel="icon" href="data:,"><meta http-equiv="refresh" content="{REFRESH_SECONDS}">
+<style>{PAGE_CSS}{statuspage.CSS}</style>
 </head><body><h1>inventory-exporter {html.escape(__version__)}</h1>
+{statuspage.generated_line(time.time(), REFRESH_SECONDS, lang)}
 <p>{INTRO[lang]}
-<a href="{html.escape(request.app[TELEMETRY_PATH].lstrip("/"))}">Metrics</a> · <a href="config">Config</a> ·
-<a href="-/healthy">Health</a> · <a href="-/ready">Readiness</a> ·
-<a href="?lang={other[0]}">{other[1]}</a> · config: {html.escape(state.config.source)}</p>
+<a href="{html.escape(request.app[TELEMETRY_PATH].lstrip("/"))}">{nav[0]}</a> · <a href="config">{nav[1]}</a> ·
+<a href="-/healthy">{nav[2]}</a> · <a href="-/ready">{nav[3]}</a> ·
+<a href="?lang={other[0]}">{other[1]}</a> · {nav[4]}: {html.escape(state.config.source)}</p>
 {body}
 </body></html>"""
-    return web.Response(text=redact(page), content_type="text/html", headers={"Cache-Control": "no-store"})
+    return web.Response(text=redact(page), content_type="text/html", headers={"Cache-Control": "no-store", "Content-Security-Policy": PAGE_CSP})
 
 
 async def landing_body(state: State, request: web.Request, lang: str) -> str:
@@ -375,7 +394,8 @@ async def landing_body(state: State, request: web.Request, lang: str) -> str:
     probes = deadline.capped(LANDING_TIMEOUT - REPORT_SECONDS)
     result = await run_scrape(state, request, deadline=probes, host_probes=state.host_probes)
     errors = state.discovery.errors if state.config.discovery.enabled else []
-    build = functools.partial(render_landing, state.config, result, lang, errors)
+    history = statuspage.render_history(history_of(state.ctx.cache), (t.name for t in state.config.targets), time.time(), lang)
+    build = functools.partial(render_landing, state.config, result, lang, errors, history)
     try:
         body = await state.ctx.blocking(deadline, build)
     except TimeoutError:  # PoolExhausted included
@@ -396,9 +416,10 @@ def stuck_notice(executor: object, lang: str) -> str:
     return f'<p class="stuck"><strong>⚠ {html.escape(STUCK_NOTICE[lang].format(n=stuck))}</strong></p>\n' if stuck else ""
 
 
-def render_landing(config: Config, result: ScrapeResult, lang: str, discovery_errors: list = ()) -> str:
+def render_landing(config: Config, result: ScrapeResult, lang: str, discovery_errors: list = (),
+                   history: Mapping[str, str] = {}) -> str:
     report = build_report(config, result.store, result.diagnoses, result.host_diagnosis, discovery_errors)
-    return render_html_body(report, lang)
+    return render_html_body(report, lang, history)
 
 
 def page_lang(query_lang: str | None, accept_language: str) -> str:

@@ -24,6 +24,7 @@ from exporter.web.connections import (
     connection_cap, raise_descriptor_limit,
 )
 from exporter.discovery.flags import add_discovery_flags, overrides_from
+from exporter.history_store import StorageError, check_storage_dir
 from exporter.webconfig import load_web_config
 
 DEFAULT_LISTEN = ":9731"
@@ -92,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--web.idle-timeout", dest="idle_timeout", type=positive_seconds, default=DEFAULT_IDLE_TIMEOUT,
                         help=f"seconds an idle keep-alive connection stays open (default {DEFAULT_IDLE_TIMEOUT:g})")
     parser.add_argument("--timeout-offset", dest="timeout_offset", type=float, default=0.5, help="seconds subtracted from Prometheus's scrape timeout (default 0.5)")
+    parser.add_argument("--storage.path", dest="storage_path", type=Path, default=None,
+                        help="directory to keep the status page's 24 h history in across restarts (never inside a "
+                             "monitored project); default: in memory only")
     parser.add_argument("--log.level", dest="log_level", choices=logs.LEVELS, default="info")
     parser.add_argument("--log.format", dest="log_format", choices=("logfmt", "json"), default="logfmt")
     add_discovery_flags(parser)
@@ -189,6 +193,13 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"inventory-exporter: {exc}", file=sys.stderr)
         return 2
+    if args.storage_path is not None:
+        try:
+            state.storage_path = check_storage_dir(
+                args.storage_path, (t.project_dir for t in state.config.targets if t.project_dir is not None))
+        except StorageError as exc:
+            print(f"inventory-exporter: {exc}", file=sys.stderr)
+            return 2
     state.exporter_metrics = not args.disable_exporter_metrics
     state.host_probes = enabled_host_probes(args)
     descriptors = raise_descriptor_limit()

@@ -28,6 +28,7 @@ from exporter.lang import LANGS, normalize_lang
 from exporter.pool import ProbePool
 from exporter.probing import PROBE_THREADS, Deadline, ProbeContext
 from exporter.report import Report, build_report, render_json, render_markdown, render_text
+from exporter.diagnose_history import add_storage_flag, with_history
 from exporter.scrape import scrape
 
 RENDERERS = {"text": render_text, "markdown": render_markdown, "json": render_json}
@@ -94,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--timeout", type=timeout_arg, default=timeout_arg(DEFAULT_TIMEOUT), metavar="DURATION",
                         help=f"time for the whole diagnosis, as in the config: 5s, 500ms, 2m or bare seconds; "
                         f"greater than zero, at most 1h (default: {DEFAULT_TIMEOUT})")
+    add_storage_flag(parser)
     add_discovery_flags(parser, interval=False)
     return parser
 
@@ -160,7 +162,8 @@ def main(argv: list[str]) -> int:
         print(f"inventory-exporter diagnose: no report within --timeout {args.timeout:g}s", file=sys.stderr)
         code = EXIT_CRITICAL
     else:
-        sys.stdout.write(RENDERERS[args.format](report, args.lang))
+        rendered = RENDERERS[args.format](report, args.lang)
+        sys.stdout.write(with_history(rendered, args.format, report, args.storage_path, args.lang))
         code = report.exit_code()
     exit_promptly(code)
     return code

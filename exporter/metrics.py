@@ -256,6 +256,12 @@ METRICS: dict[str, Spec] = {
         "is history, never a present cause.", T
     ),
     "inventory_root_cause_info": _g("The one root cause the diagnosis chose for the target (none when healthy).", T, "cause"),
+    "inventory_root_cause_since_timestamp_seconds": _g(
+        "Unix time since which the target's root cause has been the one given (the first scrape that saw it).", T, "cause"
+    ),
+    "inventory_target_state_changes_total": _c(
+        "How often the target's root cause changed since the exporter started (or since the history it loaded).", T
+    ),
     # exporter
     "inventory_exporter_build_info": _g(
         "Exporter build: version, source revision (empty when unknown) and Python version.",

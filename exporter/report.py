@@ -10,7 +10,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Mapping
 
 from exporter.config import Config, Target
 from exporter.diagnosis import CAUSE_TEXT, SEVERITIES, THRESHOLDS, Diagnosis, Facts, Finding
@@ -388,8 +388,9 @@ def render_json(report: Report, lang: str = "en") -> str:
 SEVERITY_COLOUR = {"critical": "#c62828", "warning": "#f9a825", "info": "#2e7d32"}
 
 
-def render_html_body(report: Report, lang: str = "en") -> str:
-    """The live diagnosis for the landing page: plain HTML, readable without JavaScript."""
+def render_html_body(report: Report, lang: str = "en", history: Mapping[str, str] = {}) -> str:
+    """The live diagnosis for the landing page: plain HTML, readable without JavaScript; ``history``
+    is each target's status-page block (exporter.statuspage), placed under its cause."""
     w, e = WORDS[lang], html.escape
     parts = [f'<p class="discovery">{e(line)}</p>' for line in _preamble(report, lang)]
     for target, diagnosis, facts in report.targets:
@@ -402,6 +403,7 @@ def render_html_body(report: Report, lang: str = "en") -> str:
             f'<strong>{e(w["cause"])}:</strong> <code>{e(diagnosis.cause)}</code>: {e(_cause_text(diagnosis.cause, lang))}'
             f'{e(_impact_suffix(diagnosis, lang))}</p>'
             f'<p class="origin"><small>{e(LABELS[lang]["from"])}: {e(origin_text(target, lang))}</small></p>'
+            + history.get(target.name, "")
             + _html_findings(diagnosis.findings, context, lang)
             + f'<details><summary>{e(w["checklist"])}</summary><ul>'
             + "".join(f"<li>{e(line)}</li>" for line in _checklist_lines(report, facts, lang))

@@ -225,3 +225,25 @@ async def test_one_page_per_incident_from_the_ha_pair_even_with_one_of_each_kill
     assert sender.rstrip("/") != env["am"][paged_by]  # the surviving peer took over
     assert len(pages(received, "firing")) == 2 and len(pages(received, "resolved")) == 1
     assert time.monotonic() - started < 150
+
+
+REMOTE_WRITE = sorted((HA / "remote-write").glob("*.yml"))
+
+
+@pytest.mark.parametrize("path", REMOTE_WRITE, ids=lambda p: p.stem)
+def test_promtool_accepts_each_remote_write_example(path):
+    result = subprocess.run([require("promtool"), "check", "config", str(path)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("path", REMOTE_WRITE, ids=lambda p: p.stem)
+def test_each_remote_write_example_is_replica_a_plus_remote_write(path):
+    """Same alerting, rules and scrapes as the HA replica; only remote_write (and Mimir's cluster label) added."""
+    example, replica = load_yaml(path), load_yaml(HA / "prometheus-a.yml")
+    writes = example.pop("remote_write")
+    assert writes and all(w["url"].startswith(("http://", "https://")) for w in writes)
+    assert example["global"].pop("external_labels").get("replica") == replica["global"].pop("external_labels")["replica"]
+    assert example.pop("alerting") == replica.pop("alerting")
+    assert [Path(r).name for r in example.pop("rule_files")] == [Path(r).name for r in replica.pop("rule_files")]
+    assert example == replica
+    assert len(REMOTE_WRITE) == 2

@@ -294,3 +294,11 @@ def test_each_remote_write_example_is_replica_a_plus_remote_write(path):
     assert [Path(r).name for r in example.pop("rule_files")] == [Path(r).name for r in replica.pop("rule_files")]
     assert example == replica
     assert len(REMOTE_WRITE) == 2
+
+
+def test_promtool_unit_tests_of_the_fleet_rules_pass():
+    """Three targets on two exporters, one of them scraped twice, the worst budget per objective, no healthy
+    target at all: deploy/ha/fleet.rules.test.yml."""
+    result = subprocess.run([require("promtool"), "test", "rules", str(HA / "fleet.rules.test.yml")],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and "SUCCESS" in result.stdout + result.stderr, result.stdout + result.stderr

@@ -18,11 +18,12 @@ import pytest
 import yaml
 
 from tests.conftest import free_port
+from tests.support.exporter_proc import Exporter, fetch
 from tests.support.modules import load_script
 from tests.support.stack import LoggedServer, require
 
 from .conftest import DEPLOY, config_check, load_yaml
-from .test_prometheus_examples import promtool_check_config, wait_ready
+from .test_prometheus_examples import promtool_check_config, query, wait_ready
 
 HA = DEPLOY / "ha"
 SHARDING = HA / "sharding"
@@ -157,3 +158,55 @@ def test_a_real_prometheus_keeps_every_target_in_exactly_one_shard_and_a_fourth_
     predicted = sum(shard.shard_of(name, 12) >= 3 for name in all_names) / TARGETS  # stays iff h mod 12 < 3
     assert moved == predicted
     assert 0.70 < moved < 0.80, moved
+
+
+PROBED = 30
+
+
+def test_three_real_exporter_replicas_each_answer_exactly_the_probes_prometheus_sends_them(tmp_path):
+    """The generated configs and jobs end to end: three real exporters (one per shard config) and a real
+    Prometheus scraping /probe with the generated jobs. Every target is up (its replica knows the name:
+    a name it does not have is answered 400, so a misrouted probe would be down) and scraped once."""
+    fleet(tmp_path / "fleet.yml", PROBED)
+    out = generate(tmp_path, 3, "127.0.0.1:1{shard}")
+    ports = [free_port() for _ in range(3)]
+    jobs = load_yaml(out / "prometheus-jobs.yml")["scrape_configs"]
+    for job, port in zip(jobs, ports):
+        assert job["relabel_configs"][-1]["target_label"] == "__address__"
+        job["relabel_configs"][-1]["replacement"] = f"127.0.0.1:{port}"
+        job["file_sd_configs"] = [{"files": [str(out / "probe-targets.yml")]}]
+    prom_port = free_port()
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump({
+        "global": {"scrape_interval": "1s", "scrape_timeout": "1s"}, "scrape_configs": jobs}))
+    started: list = []
+    try:
+        for i, port in enumerate(ports):
+            started.append(Exporter([f"--config.file={out / f'exporter-shard-{i}.yml'}",
+                                     f"--web.listen-address=127.0.0.1:{port}"], port, tmp_path / f"exporter-{i}.log",
+                                    cwd=tmp_path))
+        # Control: replica 0 refuses a name of another shard.
+        foreign = next(t["name"] for t in load_yaml(out / "exporter-shard-1.yml")["targets"])
+        assert fetch(f"{started[0].url}/probe?target={foreign}")[0] == 400
+        started.append(LoggedServer("prometheus", [
+            require("prometheus"), f"--config.file={tmp_path / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp_path / 'data'}", f"--web.listen-address=127.0.0.1:{prom_port}"],
+            tmp_path / "prometheus.log", prom_port))
+        prom = f"http://127.0.0.1:{prom_port}"
+        wait_ready(prom)
+        deadline = time.monotonic() + 60
+        while True:
+            up = query(prom, 'up{job=~"inventory-probe-shard-.*"}')
+            if len(up) == PROBED and all(s["value"][1] == "1" for s in up):
+                break
+            assert time.monotonic() < deadline, [(s["metric"]["instance"], s["metric"]["job"], s["value"][1]) for s in up]
+            time.sleep(0.3)
+        instances = [s["metric"]["instance"] for s in up]
+        assert sorted(instances) == sorted(f"shop-{i:04d}" for i in range(PROBED))  # each once, none missing
+        by_job = {s["metric"]["instance"]: int(s["metric"]["job"].rsplit("-", 1)[1]) for s in up}
+        assert by_job == configured(out, 3)
+        # The probes really ran on the replicas: each target's own series came back through its shard.
+        listening = query(prom, 'inventory_app_port_listening{job=~"inventory-probe-shard-.*"}')
+        assert sorted(s["metric"]["target"] for s in listening) == sorted(instances)
+    finally:
+        for server in reversed(started):
+            server.stop()

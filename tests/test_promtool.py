@@ -116,9 +116,13 @@ def test_the_text_format_is_promtool_clean(exporter, path):
 def test_every_family_of_a_full_scrape_is_there_to_be_checked(exporter):
     """The scrape that promtool passes has every probe succeeding and every kind of family: counters,
     _info, process and GC metrics."""
-    text = scrape(exporter, "/metrics").decode()
-    probes = [line for line in text.splitlines() if line.startswith('inventory_probe_success{probe="') and 'target="shop"' in line]
-    assert len(probes) == 10 and all(line.endswith(" 1.0") for line in probes), probes
+    for _ in range(3):  # every probe succeeding is the premise; on a loaded machine one may need another scrape
+        text = scrape(exporter, "/metrics").decode()
+        probes = [line for line in text.splitlines() if line.startswith('inventory_probe_success{probe="') and 'target="shop"' in line]
+        if len(probes) == 10 and all(line.endswith(" 1.0") for line in probes):
+            break
+    failures = [line for line in text.splitlines() if line.startswith("inventory_probe_failure_info{")]
+    assert len(probes) == 10 and all(line.endswith(" 1.0") for line in probes), (probes, failures)
     for family in ("inventory_request_duration_seconds", "inventory_upstream_response_seconds",
                    "inventory_requests_total", "inventory_requests_recent",
                    "inventory_proxy_upstream_errors_total", "inventory_db_up", "inventory_log_lines",

@@ -24,8 +24,9 @@ from pathlib import Path
 
 import crossplane
 
-from ..safeopen import NotRegularFile, open_configured, read_fd
+from ..safeopen import open_configured, read_fd
 from .model import DiscoveryError
+from .reading import error_reason
 
 MAX_FILE_BYTES = 1 << 20
 MAX_FILES = 512
@@ -92,15 +93,7 @@ def _message(exc: Exception) -> str:
 
 
 def _reason(exc: OSError) -> str:
-    if isinstance(exc, PermissionError):
-        return "permission_denied"
-    if isinstance(exc, FileNotFoundError):
-        return "not_found"
-    if isinstance(exc, NotRegularFile):
-        return "not_regular_file"
-    if isinstance(exc, TooLarge):
-        return "too_large"
-    return "unreadable"
+    return "too_large" if isinstance(exc, TooLarge) else error_reason(exc)
 
 
 class Loader:

@@ -20,11 +20,11 @@ def read_limited(path: Path, source: str, limit: int = FILE_LIMIT,
     try:
         fd, _ = (open_configured if follow else open_regular)(path)
     except OSError as exc:
-        return None, DiscoveryError(source, _reason(exc), str(path))
+        return None, DiscoveryError(source, error_reason(exc), str(path))
     try:
         data = read_fd(fd, limit + 1)
     except OSError as exc:
-        return None, DiscoveryError(source, _reason(exc), str(path))
+        return None, DiscoveryError(source, error_reason(exc), str(path))
     finally:
         os.close(fd)
     if len(data) > limit:
@@ -32,7 +32,8 @@ def read_limited(path: Path, source: str, limit: int = FILE_LIMIT,
     return data.decode("utf-8", errors="replace"), None
 
 
-def _reason(exc: OSError) -> str:
+def error_reason(exc: OSError) -> str:
+    """The DiscoveryError reason of a file that could not be read."""
     if isinstance(exc, NotRegularFile) or exc.errno in (errno.ELOOP, errno.EISDIR):
         return "not_regular_file"  # ELOOP: a link where none is followed
     if isinstance(exc, FileNotFoundError) or exc.errno == errno.ENOTDIR:

@@ -36,10 +36,9 @@ def netlink_listening(port: int, sock: socket.socket | None = None) -> list[int]
         with open_netlink() as own:
             return netlink_listening(port, own)
     inodes = []
-    for family in (socket.AF_INET, socket.AF_INET6):
-        body = _REQUEST.pack(family, socket.IPPROTO_TCP, 0, 1 << TCP_LISTEN)
-        sock.send(_HEADER.pack(_HEADER.size + len(body), SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST_DUMP, family, 0) + body)
-        inodes += _read_dump(sock, port)
+    for data, message in listen_dump(sock):
+        if int.from_bytes(data[message + 4:message + 6], "big") == port:
+            inodes.append(struct.unpack_from("=I", data, message + 68)[0])
     return inodes
 
 
@@ -49,21 +48,26 @@ def open_netlink() -> socket.socket:
     return sock
 
 
-def _read_dump(sock: socket.socket, port: int) -> list[int]:
-    inodes = []
+def listen_dump(sock: socket.socket, min_length: int = 0):
+    """(buffer, offset) of each ``struct inet_diag_msg`` sock_diag answers for the TCP LISTEN sockets,
+    IPv4 then IPv6; OSError on an error message or one shorter than ``min_length`` bytes."""
+    for family in (socket.AF_INET, socket.AF_INET6):
+        body = _REQUEST.pack(family, socket.IPPROTO_TCP, 0, 1 << TCP_LISTEN)
+        sock.send(_HEADER.pack(_HEADER.size + len(body), SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST_DUMP, family, 0) + body)
+        yield from _dump_messages(sock, min_length)
+
+
+def _dump_messages(sock: socket.socket, min_length: int):
     while True:
         data = sock.recv(65536)
         offset = 0
         while offset + _HEADER.size <= len(data):
             length, kind, _, _, _ = _HEADER.unpack_from(data, offset)
             if kind == NLMSG_DONE:
-                return inodes
-            if kind == NLMSG_ERROR or length < _HEADER.size:
+                return
+            if kind == NLMSG_ERROR or length < _HEADER.size + min_length:
                 raise OSError("sock_diag answered with an error")
-            message = offset + _HEADER.size  # struct inet_diag_msg
-            sport = int.from_bytes(data[message + 4:message + 6], "big")
-            if sport == port:
-                inodes.append(struct.unpack_from("=I", data, message + 68)[0])
+            yield data, offset + _HEADER.size
             offset += (length + 3) & ~3
 
 

@@ -12,8 +12,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..procnet import (_HEADER, _REQUEST, LISTEN, NLM_F_REQUEST_DUMP, NLMSG_DONE, NLMSG_ERROR, SOCK_DIAG_BY_FAMILY,
-                       TCP_LISTEN, open_netlink)
+from ..procnet import LISTEN, listen_dump, open_netlink
 
 _MESSAGE = struct.Struct("=BBBB2s2s16s16s4x8x4x4x4xII")  # struct inet_diag_msg up to idiag_uid, idiag_inode
 
@@ -38,27 +37,11 @@ def listening_sockets(proc_root: Path = Path("/proc")) -> dict[int, Socket]:
 def netlink_sockets() -> dict[int, Socket]:
     found: dict[int, Socket] = {}
     with open_netlink() as sock:
-        for family in (socket.AF_INET, socket.AF_INET6):
-            body = _REQUEST.pack(family, socket.IPPROTO_TCP, 0, 1 << TCP_LISTEN)
-            sock.send(_HEADER.pack(_HEADER.size + len(body), SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST_DUMP, family, 0) + body)
-            _read_all(sock, found)
-    return found
-
-
-def _read_all(sock: socket.socket, found: dict[int, Socket]) -> None:
-    while True:
-        data = sock.recv(65536)
-        offset = 0
-        while offset + _HEADER.size <= len(data):
-            length, kind, _, _, _ = _HEADER.unpack_from(data, offset)
-            if kind == NLMSG_DONE:
-                return
-            if kind == NLMSG_ERROR or length < _HEADER.size + _MESSAGE.size:
-                raise OSError("sock_diag answered with an error")
-            family, _, _, _, sport, _, src, _, uid, inode = _MESSAGE.unpack_from(data, offset + _HEADER.size)
+        for data, message in listen_dump(sock, _MESSAGE.size):
+            family, _, _, _, sport, _, src, _, uid, inode = _MESSAGE.unpack_from(data, message)
             size = 4 if family == socket.AF_INET else 16
             found[inode] = Socket(int.from_bytes(sport, "big"), socket.inet_ntop(family, src[:size]), uid)
-            offset += (length + 3) & ~3
+    return found
 
 
 def proc_net_sockets(proc_root: Path = Path("/proc")) -> dict[int, Socket]:

@@ -113,9 +113,13 @@ def _find_pid(inode: int, proc: Path) -> int | None:
 COMM_LENGTH = 15  # the kernel cuts /proc/PID/comm to 15 characters
 
 
+def display_name(comm: str, argv0: str) -> str:
+    """The name as ps and psutil show it: comm, or the command line's first word when comm is that
+    word cut at 15 characters (a title such as Next's "next-server (v15.5.0)")."""
+    return argv0 if len(comm) >= COMM_LENGTH and argv0.startswith(comm) else comm
+
+
 def process_name(pid: int, proc: Path = Path("/proc")) -> str:
-    """The name as ps shows it: /proc/PID/comm, or, when comm is cut at 15 characters and the command
-    line's first word starts with it (a title such as Next's "next-server (v15.5.0)"), that word."""
     try:
         comm = (proc / str(pid) / "comm").read_text().strip()
     except OSError:
@@ -127,7 +131,7 @@ def process_name(pid: int, proc: Path = Path("/proc")) -> str:
             first = handle.read(4096).split(b"\0", 1)[0].decode("utf-8", "replace")
     except OSError:
         return comm
-    return first if first.startswith(comm) else comm
+    return display_name(comm, first)
 
 
 class PortOwners:

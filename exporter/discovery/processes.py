@@ -23,13 +23,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..parsers import load_json
+from ..procnet import display_name
 from .commands import port_flags
 from .commands import words as command_words
 from .model import DiscoveryError, RunningApp
 from .reading import read_limited
 from .sockets import Socket, listening_sockets
 
-COMM_LIMIT = 15  # the kernel's TASK_COMM_LEN less its NUL: longer names are cut
 CMDLINE_LIMIT = 64 << 10
 NEXT_DEFAULT_PORT = 3000  # next dev/start without -p or PORT
 ANCESTORS = 3  # npm -> sh -c "..." -> node: how far up a node looks for its npm
@@ -48,8 +48,7 @@ class Proc:
     @property
     def name(self) -> str:
         """As ps and psutil show it: the whole title when comm is a cut prefix of argv[0]."""
-        first = self.argv[0] if self.argv else ""
-        return first if len(self.comm) >= COMM_LIMIT and first.startswith(self.comm) else self.comm
+        return display_name(self.comm, self.argv[0] if self.argv else "")
 
 
 def discover_apps(proc_root: Path = Path("/proc")) -> tuple[list[RunningApp], list[DiscoveryError]]:

@@ -4,14 +4,13 @@ debug), the landing page in both languages, /config, every ``diagnose`` format, 
 
 from __future__ import annotations
 
-import gzip
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 from tests.conftest import free_port
-from tests.support.exporter_proc import ROOT, Exporter, fetch
+from tests.support.exporter_proc import ROOT, Exporter, every_page
 from tests.support.stack import Process
 
 HERE = Path(__file__).resolve().parent
@@ -58,12 +57,7 @@ def test_no_output_shows_a_secret_an_endpoint_sends(tmp_path: Path):
                         port, tmp_path / "exporter.log", tmp_path, env=env)
     outputs: dict[str, str] = {}
     try:
-        for page in ("/metrics", "/probe?target=shop", "/probe?target=shop&debug=true", "/", "/?lang=zh-CN", "/config"):
-            status, headers, body = fetch(exporter.url + page, headers={"Accept-Encoding": "gzip"})
-            if headers.get("Content-Encoding") == "gzip":
-                body = gzip.decompress(body)
-            assert status == 200, (page, body[:300])
-            outputs[page] = body.decode()
+        outputs.update(every_page(exporter))
         for fmt in ("text", "markdown", "json"):
             result = subprocess.run(
                 [sys.executable, "-m", "exporter", "diagnose", "--config.file", str(config), "--format", fmt],

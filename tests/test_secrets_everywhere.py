@@ -4,7 +4,6 @@ in both formats, the reload error body, every ``diagnose`` format)."""
 
 from __future__ import annotations
 
-import gzip
 import os
 import subprocess
 import sys
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import free_port, make_project
-from tests.support.exporter_proc import ROOT, Exporter, fetch
+from tests.support.exporter_proc import ROOT, Exporter, every_page
 from tests.support.stack import start_app
 
 SECRETS = {
@@ -82,12 +81,7 @@ def test_no_output_shows_a_planted_secret(tmp_path: Path, log_format: str):
                          f"--log.format={log_format}"], port, tmp_path / "exporter.log", tmp_path)
     outputs: dict[str, str] = {}
     try:
-        for page in ("/metrics", "/probe?target=shop", "/probe?target=shop&debug=true", "/", "/?lang=zh-CN", "/config"):
-            status, headers, body = fetch(exporter.url + page, headers={"Accept-Encoding": "gzip"})
-            if headers.get("Content-Encoding") == "gzip":
-                body = gzip.decompress(body)
-            assert status == 200, (page, body[:300])
-            outputs[page] = body.decode()
+        outputs.update(every_page(exporter))
         assert 'path="/api/products?token=<secret>"' in outputs["/metrics"], "the label is there, masked"
         write_bad_config(config)
         status, outputs["reload"] = post(exporter.url + "/-/reload")

@@ -23,6 +23,23 @@ def fetch(url: str, headers: dict[str, str] | None = None, timeout: float = 10.0
         return exc.code, dict(exc.headers), exc.read()
 
 
+EVERY_PAGE = ("/metrics", "/probe?target=shop", "/probe?target=shop&debug=true", "/", "/?lang=zh-CN", "/config")
+
+
+def every_page(exporter: "Exporter", pages: tuple[str, ...] = EVERY_PAGE) -> dict[str, str]:
+    """Each page's text, asked for with gzip (and decompressed): each must answer 200."""
+    import gzip
+
+    outputs = {}
+    for page in pages:
+        status, headers, body = fetch(exporter.url + page, headers={"Accept-Encoding": "gzip"})
+        if headers.get("Content-Encoding") == "gzip":
+            body = gzip.decompress(body)
+        assert status == 200, (page, body[:300])
+        outputs[page] = body.decode()
+    return outputs
+
+
 class Exporter:
     """``python -m exporter ARGS`` with its log in ``log``; ``url`` is the first listen address."""
 

@@ -35,7 +35,7 @@ from exporter.redact import middleware as redact_middleware
 from exporter.redact import MAX_BODY, cap, redact
 from exporter.report import build_report, render_html_body
 from exporter.scrape import ScrapeResult, scrape
-from exporter import history_store, statuspage
+from exporter import heartbeat, history_store, statuspage
 from exporter.history import history_of
 from exporter.webconfig import WebConfig
 from exporter.webconfig import middleware as webconfig_middleware
@@ -171,6 +171,7 @@ async def _resources(app: web.Application):
         pass  # not on the main thread (tests) or not supported
     rediscovery = asyncio.ensure_future(rediscover_forever(lambda: state.discovery, state.use))
     saver = history_store.start(state.ctx.cache, state.storage_path)
+    heartbeat.note_all(history_of(state.ctx.cache).targets.values())  # a loaded history: formatted before the first page
     state.ready = True
     yield
     state.ready = False

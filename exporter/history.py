@@ -86,7 +86,9 @@ class TargetHistory:
     cause: str | None = None
     since: float | None = None  # when the current cause began
     changes: int = 0  # how often the cause changed
-    rendered: dict = field(default_factory=dict)  # the status page's cache of what does not change (statuspage)
+    day_scrapes: int = 0  # the scrapes the cells hold, and how many of them were down (uptime, O(1))
+    day_down: int = 0
+    page: object = None  # the status page's formatted cells, kept as the scrapes are recorded (exporter.heartbeat)
 
     def record(self, point: Point) -> None:
         last = self.raw[-1] if self.raw else None
@@ -100,7 +102,7 @@ class TargetHistory:
         while self.raw[0].at < point.at - RAW_SECONDS:
             self.raw.popleft()
         while self.cells and self.cells[0].start < point.at - DAY_SECONDS:
-            self.cells.popleft()
+            self._drop_cell()
         while self.incidents and self.incidents[0].end is not None and self.incidents[0].end < point.at - DAY_SECONDS:
             self.incidents.popleft()
 
@@ -119,20 +121,26 @@ class TargetHistory:
         """Fold the point into its 5-minute cell: the worst point of the cell names its cause."""
         start = point.at - point.at % CELL_SECONDS
         down = int(is_down(point.cause))
+        self.day_scrapes += 1
+        self.day_down += down
         last = self.cells[-1] if self.cells else None
         if last is None or last.start != start:
+            if len(self.cells) == CELL_LIMIT:
+                self._drop_cell()  # not the deque's silent drop: the day's totals follow
             self.cells.append(Cell(start, point.cause, point.worst, point.failing, 1, down, point.paths,
                                    point.latencies, point.proxy_status))
             return
         worse = point.worst > last.worst or (down and not last.down)
-        latencies = last.latencies
-        if point.paths == last.paths and point.latencies != latencies:
-            latencies = pack_latencies(map(max, unpack_latencies(last.latencies), unpack_latencies(point.latencies)))
         self.cells[-1] = last._replace(
             cause=point.cause if worse else last.cause, worst=max(last.worst, point.worst),
             failing=point.failing if worse else last.failing, scrapes=last.scrapes + 1, down=last.down + down,
-            latencies=latencies, proxy_status=max(last.proxy_status, point.proxy_status),
+            latencies=_highest(last.paths, last.latencies, point), proxy_status=max(last.proxy_status, point.proxy_status),
         )
+
+    def _drop_cell(self) -> None:
+        gone = self.cells.popleft()
+        self.day_scrapes -= gone.scrapes
+        self.day_down -= gone.down
 
     # --- what the page and diagnose say ------------------------------------------------------
 
@@ -141,8 +149,7 @@ class TargetHistory:
 
     def uptime(self) -> float | None:
         """The share of the last 24 h's scrapes not down (is_down); None without any."""
-        scrapes = sum(c.scrapes for c in self.cells)
-        return 1 - sum(c.down for c in self.cells) / scrapes if scrapes else None
+        return 1 - self.day_down / self.day_scrapes if self.day_scrapes else None
 
 
 class History:
@@ -190,6 +197,15 @@ def pack_latencies(seconds: Iterable[float]) -> bytes:
 
 def unpack_latencies(packed: bytes) -> list[float]:
     return [v / 10000 for v in struct.unpack(f"<{len(packed) // 4}I", packed)]
+
+
+def _highest(paths: tuple[str, ...], latencies: bytes, point: Point) -> bytes:
+    """The higher of ``latencies`` and the point's, endpoint by endpoint (``latencies`` itself when the
+    point measured other endpoints, or nothing higher)."""
+    if point.paths != paths or point.latencies == latencies:
+        return latencies
+    highest = pack_latencies(map(max, unpack_latencies(latencies), unpack_latencies(point.latencies)))
+    return latencies if highest == latencies else highest
 
 
 def _sharing(point: Point, last: Point) -> Point:

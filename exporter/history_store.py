@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
-from exporter.history import CELL_LIMIT, INCIDENT_LIMIT, RAW_LIMIT, Cell, History, Incident, Point, TargetHistory
+from exporter.history import CELL_LIMIT, INCIDENT_LIMIT, RANK_SEVERITY, RAW_LIMIT, Cell, History, Incident, Point, TargetHistory
 from exporter.history import _intern, history_of, pack_latencies, unpack_latencies
 from exporter.logs import fields
 
@@ -56,23 +56,39 @@ def _cell(c: Cell) -> list:
             unpack_latencies(c.latencies), c.proxy_status]
 
 
-def to_json(history: History) -> dict[str, Any]:
+def snapshot(history: History) -> dict[str, tuple]:
+    """What to_json needs, copied: the points and cells are immutable, so copying their deques (C
+    speed, no formatting) is all the loop does; the formatting runs in a thread (save_forever)."""
+    return {name: (tuple(h.raw), tuple(h.cells), tuple((i.start, i.cause, i.end) for i in h.incidents),
+                   h.cause, h.since, h.changes)
+            for name, h in history.targets.items()}
+
+
+def to_json(history: History | dict[str, tuple]) -> dict[str, Any]:
+    copied = snapshot(history) if isinstance(history, History) else history
     return {"version": VERSION, "targets": {
-        name: {"raw": [_point(p) for p in h.raw], "cells": [_cell(c) for c in h.cells],
-               "incidents": [[i.start, i.cause, i.end] for i in h.incidents],
-               "cause": h.cause, "since": h.since, "changes": h.changes}
-        for name, h in history.targets.items()
+        name: {"raw": [_point(p) for p in raw], "cells": [_cell(c) for c in cells],
+               "incidents": [list(i) for i in incidents], "cause": cause, "since": since, "changes": changes}
+        for name, (raw, cells, incidents, cause, since, changes) in copied.items()
     }}
+
+
+def _rank(worst) -> int:
+    rank = int(worst)
+    if rank not in RANK_SEVERITY:
+        raise ValueError(f"severity rank {rank} is not one of {sorted(RANK_SEVERITY)}")
+    return rank
 
 
 def _target(data: dict) -> TargetHistory:
     h = TargetHistory()
     for at, cause, worst, failing, paths, latencies, proxy in data["raw"][-RAW_LIMIT:]:
-        h.raw.append(Point(float(at), str(cause), int(worst), _intern(failing), _intern(paths),
+        h.raw.append(Point(float(at), str(cause), _rank(worst), _intern(failing), _intern(paths),
                            pack_latencies(latencies), int(proxy)))
     for start, cause, worst, failing, scrapes, down, paths, latencies, proxy in data["cells"][-CELL_LIMIT:]:
-        h.cells.append(Cell(float(start), str(cause), int(worst), _intern(failing), int(scrapes), int(down),
+        h.cells.append(Cell(float(start), str(cause), _rank(worst), _intern(failing), int(scrapes), int(down),
                             _intern(paths), pack_latencies(latencies), int(proxy)))
+    h.day_scrapes, h.day_down = sum(c.scrapes for c in h.cells), sum(c.down for c in h.cells)
     for start, cause, end in data["incidents"][-INCIDENT_LIMIT:]:
         h.incidents.append(Incident(float(start), str(cause), None if end is None else float(end)))
     h.cause, h.since, h.changes = data["cause"], data["since"], int(data["changes"])
@@ -128,13 +144,18 @@ def save(history: History | dict, directory: Path) -> Path:
     return path
 
 
+def save_snapshot(copied: dict[str, tuple], directory: Path) -> Path:
+    return save(to_json(copied), directory)
+
+
 async def save_forever(cache: dict, directory: Path, every: float = SAVE_SECONDS) -> None:
-    """Every ``every`` seconds: the history copied on the loop (the scrapes change it there), written in a thread."""
+    """Every ``every`` seconds: the history copied on the loop (the scrapes change it there), turned
+    into JSON and written in a thread."""
     loop = asyncio.get_running_loop()
     while True:
         await asyncio.sleep(every)
         try:
-            await loop.run_in_executor(None, save, to_json(history_of(cache)), directory)
+            await loop.run_in_executor(None, save_snapshot, snapshot(history_of(cache)), directory)
         except OSError as exc:
             log.error("history not saved", extra=fields(directory=str(directory), error=str(exc)))
 

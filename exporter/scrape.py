@@ -15,6 +15,7 @@ from typing import Any, Mapping
 
 from exporter.config import Config, Target
 from exporter.diagnosis import Diagnosis, add_samples, diagnose_host, diagnose_target
+from exporter.heartbeat import note
 from exporter.history import record_diagnosis
 from exporter.logs import fields
 from exporter.metrics import Samples
@@ -65,7 +66,7 @@ async def probe_target(target: Target, ctx: ProbeContext, store: list, deadline:
     track_recovery(target.name, ctx, out, started)
     result.diagnosis = diagnose_target(out.store, target.name)
     add_samples(result.diagnosis, out)
-    record_diagnosis(ctx.cache, result.diagnosis, out, started)  # the status page's history, since when
+    note(record_diagnosis(ctx.cache, result.diagnosis, out, started))  # the status page's history, since when
     store.extend(out.store)
     return result
 

@@ -192,5 +192,7 @@ def test_the_bench_prints_its_figures():
     assert "Traceback" not in run.stderr, run.stderr
     assert re.search(r"memory of the history \(tracemalloc\): \d+\.\d MB", run.stdout), run.stdout
     assert re.search(r"render of every target's history block.*median \d+\.\d ms", run.stdout), run.stdout
-    assert re.search(r"recording one scrape: \d+\.\d µs CPU with an empty history, \d+\.\d µs with a full one",
+    assert re.search(r"recording one scrape: \d+\.\d µs CPU with an hour of history, \d+\.\d µs with a full day",
                      run.stdout), run.stdout
+    assert re.search(r"the first page after a day of scrapes \d+\.\d ms, a language switch \d+\.\d ms", run.stdout)
+    assert re.search(r"the first page after a restart \d+\.\d ms", run.stdout), run.stdout

@@ -111,17 +111,26 @@ def failures(text: str) -> dict[str, str]:
 
 @pytest.mark.parametrize("case", list(HOSTILE))
 async def test_a_hostile_file_never_stalls_the_scrape_or_healthy(exporter, tmp_path, case):
+    """Each attempt is a fresh exporter (nothing cached: it parses the file again). Another process
+    taking the core can delay one /-/healthy answer of one attempt; a parser that stalls the loop
+    does it on every attempt, so the time bounds must hold on one attempt of three."""
     project = make_project(tmp_path / "p")
     (project / "dev.log").write_text("ready\n")
     relative, content = HOSTILE[case]
     (project / relative).write_bytes(content)
-    scrape = await exporter(shop(project))
-    for _ in range(2):  # the second scrape: the cached reads must not change the answer
-        text, took, worst = await scrape()
-        assert took < SCRAPE_TIMEOUT, f"{case}: the scrape took {took:.2f} s"
-        assert worst < HEALTHY_LIMIT, f"{case}: /-/healthy took {worst * 1000:.0f} ms during the scrape"
-        assert "timeout" not in failures(text).values(), failures(text)
-        assert value(text, "inventory_probe_success", target="shop", probe="files") is not None
+    slow = []
+    for _ in range(3):
+        scrape = await exporter(shop(project))
+        timings = []
+        for _ in range(2):  # the second scrape: the cached reads must not change the answer
+            text, took, worst = await scrape()
+            assert "timeout" not in failures(text).values(), failures(text)
+            assert value(text, "inventory_probe_success", target="shop", probe="files") is not None
+            timings.append((took, worst))
+        if all(took < SCRAPE_TIMEOUT and worst < HEALTHY_LIMIT for took, worst in timings):
+            return
+        slow.append(", ".join(f"scrape {took:.2f} s, /-/healthy {worst * 1000:.0f} ms" for took, worst in timings))
+    raise AssertionError(f"{case}: every attempt was too slow: " + "; ".join(slow))
 
 
 def best_times(fn, small, large, rounds: int = 7) -> tuple[float, float]:

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import aiohttp
 
-from exporter.app import PAGE_CSP, State, create_app
+from exporter.app import State, create_app
+from exporter.landing import PAGE_CSP
 from exporter.config import load_config
 from exporter.statuspage import duration
 from tests.conftest import free_port, make_project

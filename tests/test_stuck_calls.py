@@ -29,7 +29,8 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from exporter.app import LANDING_TIMEOUT, State, create_app
+from exporter.app import State, create_app
+from exporter.landing import LANDING_TIMEOUT
 from exporter.config import Config, DnsConfig, Target
 from exporter.pool import MAX_STUCK_THREADS
 from exporter.probing import PROBE_THREADS, Deadline

@@ -7,10 +7,7 @@ Errors name the file, the line and the key path, e.g.
 from __future__ import annotations
 
 import difflib
-import ipaddress
-import math
 import os
-import re
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +16,8 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from exporter import config_values as cv
+from exporter.config_values import Key
 from exporter.accesslog.formats import check_format
 from exporter.endpoints import Endpoint, read_endpoint
 from exporter.yamlbounds import (  # noqa: F401  (re-exported: the config's bounds live there)
@@ -32,7 +31,6 @@ from exporter.yamlbounds import (  # noqa: F401  (re-exported: the config's boun
 
 DEFAULT_TARGET_NAME = "smart-inventory"
 DEFAULT_APP_URL = "http://127.0.0.1:3001"
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 
 
 @dataclass(frozen=True)
@@ -144,136 +142,6 @@ def _default_dns_names(names: tuple[str, ...]) -> tuple[str, ...]:
     return names if not hostname or hostname in names else names + (hostname,)
 
 
-# --- value parsers -----------------------------------------------------------
-
-_DURATION_RE = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$")
-_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
-
-
-def parse_duration(value: Any) -> float:
-    """'500ms', '5s', '2m', '6h' or a bare number of seconds; must be positive."""
-    if isinstance(value, bool):
-        raise ValueError("expected a duration such as 5s or 500ms")
-    if isinstance(value, (int, float)):
-        try:
-            seconds = float(value)
-        except OverflowError:
-            seconds = math.inf
-    else:
-        match = _DURATION_RE.match(str(value).strip())
-        if not match:
-            raise ValueError(f"{value!r} is not a duration (use e.g. 5s, 500ms, 2m)")
-        seconds = float(match.group(1)) * _DURATION_UNITS[match.group(2)]
-    if math.isnan(seconds):
-        raise ValueError(f"{value!r} is not a duration (use e.g. 5s, 500ms, 2m)")
-    if seconds <= 0:
-        raise ValueError("duration must be greater than zero")
-    if math.isinf(seconds):
-        raise ValueError("duration must be finite")
-    return seconds
-
-
-def _str(value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError("expected a non-empty string")
-    return value
-
-
-def _bool(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError("expected true or false")
-    return value
-
-
-def _name(value: Any) -> str:
-    value = _str(value)
-    if not NAME_RE.match(value):
-        raise ValueError(f"{value!r} must match {NAME_RE.pattern}")
-    return value
-
-
-def _http_url(value: Any) -> str:
-    value = _str(value)
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{value!r} is not an http(s) URL with a host")
-    try:
-        parts.port
-    except ValueError as exc:
-        raise ValueError(f"{value!r}: {exc}") from None
-    return value.rstrip("/") if parts.path in ("", "/") else value
-
-
-def _plain_http_url(value: Any) -> str:
-    value = _http_url(value)
-    if urlsplit(value).scheme != "http":
-        raise ValueError(f"{value!r} must be an http:// URL (the one that should redirect to https://)")
-    return value
-
-
-def _url_path(value: Any) -> str:
-    value = _str(value)
-    if not value.startswith("/") or "://" in value or any(c.isspace() for c in value):
-        raise ValueError(f"{value!r} must be a path starting with '/'")
-    return value
-
-
-def _path(value: Any) -> Path:
-    value = _str(value)
-    if "\0" in value:
-        raise ValueError("a path cannot contain a NUL character")
-    return Path(os.path.expanduser(value))
-
-
-def _host_header(value: Any) -> str:
-    host = _str(value)
-    if not host or any(c.isspace() or c in "/@" for c in host) or len(host) > 253:
-        raise ValueError(f"{host!r} is not a host name")
-    return host
-
-
-def _interval(value: Any) -> float:
-    seconds = parse_duration(value)
-    if seconds < 1:
-        raise ValueError("the discovery interval must be at least 1s")
-    return seconds
-
-
-def _positive_int(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError("expected a whole number of at least 1")
-    return value
-
-
-def _resolver(value: Any) -> str:
-    value = _str(value)
-    if value == "system":
-        return value
-    host, sep, port = value.rpartition(":")
-    host = host.strip("[]")
-    if not sep or not re.fullmatch(r"[0-9]{1,5}", port) or not 0 < int(port) < 65536 or not _is_ip(host):
-        raise ValueError(f"{value!r}: expected 'system' or an IP address and port, e.g. 127.0.0.1:53 or [::1]:53")
-    return value
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
-def _list_of(item: Callable[[Any], Any]) -> Callable[[Any], tuple]:
-    def parse(value: Any) -> tuple:
-        if not isinstance(value, list):
-            raise ValueError("expected a list")
-        return tuple(dict.fromkeys(item(v) for v in value))
-
-    parse.item = item  # type: ignore[attr-defined]  # lets the reader check items one by one
-    return parse
-
-
 def _endpoint_list(static: bool) -> Callable[[Any], tuple]:
     """A list of paths or endpoint objects (exporter.endpoints); each item read with its own lines."""
 
@@ -287,55 +155,48 @@ def _endpoint_list(static: bool) -> Callable[[Any], tuple]:
 # --- schema ------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Key:
-    parse: Callable[[Any], Any]
-    required: bool = False
-    node: bool = False  # the parser gets the YAML node (read by the caller, with its own lines)
-
-
 TARGET_KEYS: dict[str, Key] = {
-    "name": Key(_name, required=True),
-    "app_url": Key(_http_url),
+    "name": Key(cv.name, required=True),
+    "app_url": Key(cv.http_url),
     "endpoints": Key(_endpoint_list(static=False)),
     "static_paths": Key(_endpoint_list(static=True)),
-    "proxy_url": Key(_http_url),
-    "proxy_error_log": Key(_path),
-    "project_dir": Key(_path),
-    "database": Key(_path),
-    "log_file": Key(_path),
-    "timeout": Key(parse_duration),
-    "app_process_names": Key(_list_of(_str)),
-    "env_vars": Key(_list_of(_str)),
-    "db_query": Key(_str),
-    "allow_outside_project": Key(_bool),
-    "proxy_host": Key(_host_header),
-    "access_log": Key(_path),
+    "proxy_url": Key(cv.http_url),
+    "proxy_error_log": Key(cv.path),
+    "project_dir": Key(cv.path),
+    "database": Key(cv.path),
+    "log_file": Key(cv.path),
+    "timeout": Key(cv.parse_duration),
+    "app_process_names": Key(cv.list_of(cv.text)),
+    "env_vars": Key(cv.list_of(cv.text)),
+    "db_query": Key(cv.text),
+    "allow_outside_project": Key(cv.boolean),
+    "proxy_host": Key(cv.host_header),
+    "access_log": Key(cv.path),
     "access_log_format": Key(check_format),
-    "route_label": Key(_bool),
-    "tls_ca_file": Key(_path),
-    "redirect_from": Key(_plain_http_url),
+    "route_label": Key(cv.boolean),
+    "tls_ca_file": Key(cv.path),
+    "redirect_from": Key(cv.plain_http_url),
 }
 DNS_KEYS = {
-    "names": Key(_list_of(_str)),
-    "resolvers": Key(_list_of(_resolver)),
-    "timeout": Key(parse_duration),
-    "include_hostname": Key(_bool),
+    "names": Key(cv.list_of(cv.text)),
+    "resolvers": Key(cv.list_of(cv.resolver)),
+    "timeout": Key(cv.parse_duration),
+    "include_hostname": Key(cv.boolean),
 }
-HOST_KEYS = {"mountpoints": Key(_list_of(_str))}
+HOST_KEYS = {"mountpoints": Key(cv.list_of(cv.text))}
 DISCOVERY_KEYS = {
-    "enabled": Key(_bool),
-    "interval": Key(_interval),
-    "nginx_config": Key(_path),
-    "systemd_unit_paths": Key(_list_of(_path)),
+    "enabled": Key(cv.boolean),
+    "interval": Key(cv.interval),
+    "nginx_config": Key(cv.path),
+    "systemd_unit_paths": Key(cv.list_of(cv.path)),
 }
-NPM_KEYS = {"enabled": Key(_bool), "url": Key(_http_url), "refresh_interval": Key(parse_duration)}
+NPM_KEYS = {"enabled": Key(cv.boolean), "url": Key(cv.http_url), "refresh_interval": Key(cv.parse_duration)}
 TOP_KEYS = {
     "targets": Key(lambda v: v),  # required unless discovery is enabled
     "dns": Key(lambda v: v),
     "host": Key(lambda v: v),
     "npm_registry": Key(lambda v: v),
-    "max_concurrency": Key(_positive_int),
+    "max_concurrency": Key(cv.positive_int),
     "discovery": Key(lambda v: v),
 }
 

@@ -17,7 +17,8 @@ from typing import Any
 import yaml
 
 from exporter import __version__
-from exporter.config import DNS_KEYS, HOST_KEYS, NPM_KEYS, TARGET_KEYS, TOP_KEYS, Config, Target, parse_duration
+from exporter.config import DNS_KEYS, HOST_KEYS, NPM_KEYS, TARGET_KEYS, TOP_KEYS, Config, Target
+from exporter.config_values import parse_duration
 from exporter.endpoints import PLACEHOLDER
 from exporter.redact import SECRET, redact
 

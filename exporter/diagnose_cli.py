@@ -20,7 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import NoReturn
 
-from exporter.config import Config, ConfigError, default_config, load_config, parse_duration
+from exporter.config import Config, ConfigError, default_config, load_config
+from exporter.config_values import parse_duration
 from exporter.discovery.flags import add_discovery_flags, overrides_from
 from exporter.discovery.runner import DiscoveryState, with_discovery
 from exporter.httpclient import make_session

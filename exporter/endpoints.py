@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from exporter.config_values import Key, boolean, parse_duration, url_path
 from exporter.jsonpath import Expectation, parse_expectation, parse_path
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")
@@ -276,56 +277,36 @@ def _label_name(value: Any) -> str:
     return value
 
 
-def _max_seconds(value: Any) -> float:
-    from exporter.config import parse_duration
-
-    return parse_duration(value)
-
-
-def _true_false(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError("expected true or false")
-    return value
-
-
-def _path_text(value: Any) -> str:
-    from exporter.config import _url_path
-
-    return _url_path(value)
-
-
 # --- reading a node --------------------------------------------------------------------------
 
 
 def _keys():
-    from exporter.config import Key
-
     endpoint = {
-        "path": Key(_path_text, required=True),
+        "path": Key(url_path, required=True),
         "name": Key(_label_name),
         "method": Key(_method),
         "headers": Key(_headers),
         "body": Key(_body),
         "json": Key(_json_body),
         "expect": Key(lambda v: v, node=True),
-        "render": Key(_true_false),
+        "render": Key(boolean),
     }
     expect = {
         "status": Key(_status),
         "body_regex": Key(_regex),
         "json": Key(_json_conditions),
-        "max_seconds": Key(_max_seconds),
+        "max_seconds": Key(parse_duration),
     }
     return endpoint, expect
 
 
 def read_endpoint(reader: Any, node: yaml.Node, where: str, static: bool = False) -> Endpoint | None:
     """One item of ``endpoints`` / ``static_paths``: a path string or an object; None after a problem."""
-    from exporter.config import _construct, _url_path
+    from exporter.config import _construct
 
     if not isinstance(node, yaml.MappingNode):
         try:
-            return Endpoint(_url_path(_construct(node)))
+            return Endpoint(url_path(_construct(node)))
         except ValueError as exc:
             reader.problem(node, where, str(exc))
             return None

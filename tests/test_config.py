@@ -26,8 +26,8 @@ from exporter.config import (
     Target,
     load_config,
     parse_config,
-    parse_duration,
 )
+from exporter.config_values import parse_duration
 
 TESTDATA = Path(__file__).parent / "testdata"
 EXAMPLE = Path(__file__).parent.parent / "examples" / "config.yml"

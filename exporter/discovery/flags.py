@@ -6,7 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Callable
 
-from exporter.config import Config, parse_duration
+from exporter.config import Config
+from exporter.config_values import parse_duration
 from exporter.discovery.runner import with_overrides
 
 

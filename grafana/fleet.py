@@ -6,7 +6,8 @@ worst error budget) and the firing alerts.
     python grafana/fleet.py            # writes deploy/ha/inventory-fleet.json
     python grafana/fleet.py --check    # exit 1 if the committed JSON differs from the code
 
-It reuses the building blocks of grafana/dashboards.py (query, st, ts, colours, the JSON tidy-up). It
+It reuses the building blocks of grafana/panels.py (query, st, ts, colours) and the JSON tidy-up of
+grafana/dashboards.py (``as_dict``). It
 lives beside deploy/ha, not in grafana/dashboards/, because its queries need fleet.rules.yml loaded: the
 per-host dashboards work without it. Recorded series carry no replica label, so the same query answers
 the same on either HA replica (tests/deploy/test_ha.py checks every query live on both).
@@ -23,7 +24,8 @@ GRAFANA_DIR = Path(__file__).resolve().parent
 if str(GRAFANA_DIR) not in sys.path:
     sys.path.insert(0, str(GRAFANA_DIR))
 
-import dashboards as b  # noqa: E402  (grafana/dashboards.py: the building blocks)
+import panels as b  # noqa: E402  (grafana/panels.py: the building blocks)
+from dashboards import as_dict  # noqa: E402  (grafana/dashboards.py: the JSON tidy-up)
 from grafana_foundation_sdk.builders import dashboard as d  # noqa: E402
 
 OUT = GRAFANA_DIR.parent / "deploy" / "ha" / "inventory-fleet.json"
@@ -93,7 +95,7 @@ def fleet():
 
 
 def render() -> str:
-    return json.dumps(b.as_dict(fleet()), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    return json.dumps(as_dict(fleet()), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,7 +2,7 @@
 host name), the endpoints' failing conditions (``expect``), and the pages rendered with ``render: true``
 (scripts and stylesheets that do not load, a build other than the project's .next/BUILD_ID).
 
-``panels(b)`` takes ``b``, the building blocks of grafana/dashboards.py (query, st, tbl, selectors,
+``panels(b)`` takes ``b``, grafana/panels.py, the building blocks (query, st, tbl, selectors,
 colours), so this module adds panels without importing its importer.
 
 Conditions, assets and the build id exist only while the app answers: when it does not, the tables

@@ -2,7 +2,7 @@
 ``inventory_requests_total`` and ``inventory_request_duration_seconds``) and the SLO recording rules of
 alerting-rules/config.yml (error budget remaining).
 
-``panels(b)`` takes ``b``, the building blocks of grafana/dashboards.py (query, ts, st, selectors, colours),
+``panels(b)`` takes ``b``, grafana/panels.py, the building blocks (query, ts, st, selectors, colours),
 so this module adds panels without importing its importer.
 """
 

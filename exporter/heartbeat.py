@@ -24,7 +24,7 @@ from typing import Iterable
 
 from exporter.facts import THRESHOLDS
 from exporter.history import DAY_SECONDS, INCIDENT_LIMIT, RANK_SEVERITY, Incident, Point, TargetHistory, unpack_latencies
-from exporter.pagetext import LANGS, SYMBOL, clock, day_clock, duration, text
+from exporter.pagetext import LANGS, SYMBOL, clock, day_clock, duration, memo, text
 
 HOUR_CELLS = 120  # the last hour's bar shows at most this many scrapes (the latest)
 DAY_CELL_SECONDS = 900.0  # the 24 h bar: 96 cells of 15 minutes (three 5-minute history cells each)
@@ -37,7 +37,6 @@ HEIGHT = 48  # a sparkline's y: 0 at the top (the series' top, clamped), HEIGHT 
 # a sparkline's x: minutes since BASE, one origin for every target (their points are shared), set a week
 # before start so a loaded history's points have x > 0; SVG keeps integers exact to 2^24 (31 years)
 BASE = int(time.time() // MINUTE_SECONDS) - 7 * 1440
-MEMO = 8192  # each memo of shared pieces holds at most this many (then starts again)
 XY_MEMO = 1024  # a sparkline point is shared by the targets of one minute: a minute's worth is enough
 
 
@@ -76,15 +75,6 @@ def note_all(histories: Iterable[TargetHistory]) -> None:
 # --- shared pieces ---------------------------------------------------------------------------
 
 
-def _memo(table: dict, key, make, size: int = MEMO):
-    found = table.get(key)
-    if found is None:
-        if len(table) >= size:
-            table.clear()
-        found = table[key] = make()
-    return found
-
-
 _TITLES: dict = {}
 _SLOT_TIMES: dict = {}
 _COUNTS: dict = {}
@@ -100,25 +90,25 @@ def title(rank: int, cause: str, failing: tuple, lang: str) -> str:
         t = text(lang)
         line = f" {t[RANK_SEVERITY.get(rank) or 'ok']}, {t['cause']}: {html.escape(cause)}"
         return f"{line}, {t['failing']}: {html.escape(', '.join(failing))}" if failing else line
-    return _memo(_TITLES, (rank, cause, failing, lang), make)
+    return memo(_TITLES, (rank, cause, failing, lang), make)
 
 
 def _cell_rest(rank: int, cause: str, failing: tuple, lang: str) -> str:
-    return _memo(_TITLES, (rank, cause, failing, lang, "cell"),
+    return memo(_TITLES, (rank, cause, failing, lang, "cell"),
                  lambda: f'{title(rank, cause, failing, lang)}">{SYMBOL[rank]}</i>')
 
 
 def _slot_start(rank: int, start: float) -> str:
-    return _memo(_SLOT_TIMES, (rank, start),
+    return memo(_SLOT_TIMES, (rank, start),
                  lambda: f"{CELL_START[rank]}{clock(start)}-{clock(start + DAY_CELL_SECONDS)}")
 
 
 def _slot_end(rank: int, down: int, scrapes: int) -> str:
-    return _memo(_COUNTS, (rank, down, scrapes), lambda: f' ({down}/{scrapes})">{SYMBOL[rank]}</i>')
+    return memo(_COUNTS, (rank, down, scrapes), lambda: f' ({down}/{scrapes})">{SYMBOL[rank]}</i>')
 
 
 def no_data_cell(start: float, lang: str) -> str:
-    return _memo(_NO_DATA, (start, lang), lambda: (
+    return memo(_NO_DATA, (start, lang), lambda: (
         f'<i class="sn" title="{clock(start)}-{clock(start + DAY_CELL_SECONDS)} {text(lang)["no_data"]}">'
         f'{SYMBOL[-1]}</i>'))
 
@@ -255,7 +245,7 @@ def _minute_points(minute: int, highest: dict[str, float]) -> list[tuple[str, st
     out = []
     for series, value in highest.items():
         y = HEIGHT - min(int(value * HEIGHT / top(series) + 0.5), HEIGHT)
-        out.append((series, _memo(_XY, x * (HEIGHT + 1) + y, lambda: f"{x},{y}", XY_MEMO)))
+        out.append((series, memo(_XY, x * (HEIGHT + 1) + y, lambda: f"{x},{y}", XY_MEMO)))
     return out
 
 

@@ -54,34 +54,36 @@ def duration(seconds: float, lang: str) -> str:
     return t["h"].format(h=seconds // 3600, m=seconds % 3600 // 60)
 
 
+def memo(table: dict, key, make, size: int = 8192):
+    """``table[key]``, made by ``make()`` the first time; the table starts again when it holds ``size``."""
+    found = table.get(key)
+    if found is None:
+        if len(table) >= size:
+            table.clear()
+        found = table[key] = make()
+    return found
+
+
 def clock(at: float) -> str:
     """HH:MM:SS in the exporter's local time. The page formats thousands of these, mostly the same few
     (one scrape's time for every target, the 15-minute boundaries): remembered, bounded."""
     second = int(at)
-    found = _CLOCKS.get(second)
-    if found is None:
-        if len(_CLOCKS) >= CLOCK_MEMO:
-            _CLOCKS.clear()
-        t = second + time.localtime(second).tm_gmtoff
-        found = _CLOCKS[second] = f"{t // 3600 % 24:02d}:{t // 60 % 60:02d}:{t % 60:02d}"
-    return found
+    return memo(_CLOCKS, second, lambda: _hms(second + time.localtime(second).tm_gmtoff), CLOCK_MEMO)
 
 
-CLOCK_MEMO = 2048
-_CLOCKS: dict[int, str] = {}
+def _hms(t: int) -> str:
+    return f"{t // 3600 % 24:02d}:{t // 60 % 60:02d}:{t % 60:02d}"
 
 
 def day_clock(at: float) -> str:
     """MM-DD HH:MM:SS in the exporter's local time."""
     second = int(at)
-    found = _DAY_CLOCKS.get(second)
-    if found is None:
-        if len(_DAY_CLOCKS) >= CLOCK_MEMO:
-            _DAY_CLOCKS.clear()
-        found = _DAY_CLOCKS[second] = f"{time.strftime('%m-%d', time.localtime(second))} {clock(second)}"
-    return found
+    return memo(_DAY_CLOCKS, second, lambda: f"{time.strftime('%m-%d', time.localtime(second))} {clock(second)}",
+                CLOCK_MEMO)
 
 
+CLOCK_MEMO = 2048  # time stamps repeat across targets within a scrape, not for long
+_CLOCKS: dict[int, str] = {}
 _DAY_CLOCKS: dict[int, str] = {}
 
 

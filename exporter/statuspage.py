@@ -15,8 +15,8 @@ from typing import Iterable
 
 from exporter.facts import THRESHOLDS
 from exporter.heartbeat import HEIGHT, SPARK_MINUTES, day_cells, hour_cells, incident_rows, spark_points, top
-from exporter.history import CELL_SECONDS, History, TargetHistory, is_down, unpack_latencies
-from exporter.pagetext import TEXT, clock, day_clock, duration, text  # noqa: F401 (the page's words, re-exported)
+from exporter.history import History, TargetHistory, is_down, unpack_latencies
+from exporter.pagetext import clock, duration, text
 
 LATENCY_LIMIT = {"api": THRESHOLDS["api_seconds"], "page": THRESHOLDS["page_seconds"]}
 WIDTH = SPARK_MINUTES - 1  # x: the first minute at the left edge, the current one at the right
@@ -139,4 +139,4 @@ def history_text(history: TargetHistory | None, now: float, lang: str) -> str:
     return summary(history, now, lang) if history is not None else ""
 
 
-__all__ = ["CSS", "render_history", "generated_line", "summary", "history_text", "CELL_SECONDS"]
+__all__ = ["CSS", "render_history", "generated_line", "summary", "history_text"]

@@ -18,7 +18,8 @@ from tests.test_diagnose_schema import VALIDATOR
 
 from exporter.history import CELL_LIMIT, DAY_SECONDS, RAW_LIMIT, History, point_from_samples
 from exporter.history_store import FILE_NAME, StorageError, check_storage_dir, load, save
-from exporter.statuspage import clock, hour_bar, incident_table, render_target, summary
+from exporter.pagetext import clock
+from exporter.statuspage import hour_bar, incident_table, render_target, summary
 
 T0 = 1_700_000_000.0  # a fixed start: the tests pass at any wall time
 DOWN_SAMPLES = [("inventory_http_response_seconds", {"kind": "api", "path": "/api/health"}, 0.0),

@@ -17,7 +17,7 @@ import aiohttp
 from exporter.app import State, create_app
 from exporter.landing import PAGE_CSP
 from exporter.config import load_config
-from exporter.statuspage import duration
+from exporter.pagetext import duration
 from tests.conftest import free_port, make_project
 from tests.support.stack import require, start_app
 

@@ -288,8 +288,11 @@ def spark_points(history: TargetHistory, now: float) -> tuple[int, dict[str, lis
 
 
 def incident_row(incident: Incident, now: float, lang: str) -> str:
-    before, after = _row_pieces(incident, text(lang)["ongoing"])
-    return f"{before}{html.escape(duration(incident.duration(now), lang))}{after}"
+    return _row(*_row_pieces(incident, text(lang)["ongoing"]), incident.duration(now), lang)
+
+
+def _row(before: str, after: str, seconds: float, lang: str) -> str:
+    return f"{before}{html.escape(duration(seconds, lang))}{after}"
 
 
 def _row_pieces(incident: Incident, ongoing: str) -> tuple[str, str]:
@@ -323,5 +326,5 @@ def incident_rows(history: TargetHistory, now: float, lang: str) -> list[str]:
     for start, end, before, after in reversed(beat.ended):
         if end < cutoff:
             break
-        rows.append(f"{before}{html.escape(duration(end - start, lang))}{after}")
+        rows.append(_row(before, after, end - start, lang))
     return rows

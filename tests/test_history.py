@@ -150,11 +150,17 @@ def test_diagnose_adds_since_when_from_a_saved_history(tmp_path: Path):
 
     text = diagnose(f"--storage.path={tmp_path / 'state'}")
     assert f"shop: down since {clock(at + 20 * 15)} (5 min), 1 outage in 24 h, longest 5 min, uptime" in text
+    saved = (tmp_path / "state" / FILE_NAME).stat().st_mtime
+    assert f"history.json, saved at {clock(saved)} (" in text  # the file lags the running exporter: say by how much
     zh = diagnose(f"--storage.path={tmp_path / 'state'}", "--lang=zh-CN")
     assert f"shop: 自 {clock(at + 20 * 15)} 起故障（5 分钟），24 小时内 1 次故障，最长 5 分钟" in zh
     data = json.loads(diagnose(f"--storage.path={tmp_path / 'state'}", "--format=json"))
     assert not list(VALIDATOR.iter_errors(data))  # docs/diagnose.schema.json knows the history field
     assert data["history"]["targets"]["shop"].startswith(f"down since {clock(at + 20 * 15)}")
+    assert data["history"]["saved"] is not None
+    unsaved = json.loads(diagnose(f"--storage.path={tmp_path / 'empty'}", "--format=json"))
+    assert unsaved["history"]["saved"] is None and not list(VALIDATOR.iter_errors(unsaved))
+    assert "history.json not saved yet (the exporter saves it every minute" in diagnose(f"--storage.path={tmp_path / 'empty'}")
     assert "History" not in diagnose()  # one moment only: nothing said about the past
     assert load(tmp_path / "state").targets["shop"].raw[-1].at == history.targets["shop"].raw[-1].at  # never written
 

@@ -35,7 +35,7 @@ TGT = HOST + ', target=~"$target"'
 TGT_OR_HOST = HOST + ', target=~"$target|"'
 BY = "job, instance, target"
 
-RED, YELLOW, GREEN, BLUE, GREY = "red", "yellow", "green", "blue", "text"
+RED, YELLOW, GREEN, BLUE = "red", "yellow", "green", "blue"
 SEVERITY_COLOURS = {"critical": RED, "warning": YELLOW, "info": GREEN}
 SEVERITY_ICONS = {"critical": "🔴", "warning": "🟡", "info": "🟢"}
 
@@ -79,10 +79,6 @@ def steps(*pairs: tuple[float | None, str]):
 def value_map(mapping: dict[str, tuple[str, str]]) -> list:
     return [dm.ValueMap({k: dm.ValueMappingResult(text=text, color=colour, index=i)
                          for i, (k, (text, colour)) in enumerate(mapping.items())})]
-
-
-def fixed_colour(colour: str) -> list[dm.DynamicConfigValue]:
-    return [dm.DynamicConfigValue("color", {"mode": "fixed", "fixedColor": colour})]
 
 
 def common(panel, title: str, description: str, unit: str, alerts: Iterable[str], w: int, h: int):
@@ -151,7 +147,6 @@ def empty_row(expr: str, **labels: str) -> str:
 
 
 OK_BAD = {"1": ("OK", GREEN), "0": ("needs attention", YELLOW), "-1": ("not checked", BLUE)}
-UP_DOWN = {"1": ("up", GREEN), "0": ("down", RED)}
 STATUS_STEPS = ((None, RED), (200, GREEN), (400, RED))
 SEVERITY_MAP = {s: (f"{SEVERITY_ICONS[s]} {s}", c) for s, c in SEVERITY_COLOURS.items()} | {"none": ("none", GREEN)}
 

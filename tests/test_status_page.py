@@ -105,12 +105,21 @@ async def chromium_page(tmp_path: Path, session: aiohttp.ClientSession):
     return proc, tools
 
 
-async def metric(session: aiohttp.ClientSession, base: str, name: str) -> dict[str, float]:
-    """One scrape (a second after the last: the outage lasts seconds, not milliseconds)."""
+def values(text: str, name: str) -> dict[str, float]:
+    return {labels: float(value) for labels, value in re.findall(rf"^{name}\{{([^}}]*)\}} (\S+)$", text, re.M)}
+
+
+async def metric(session: aiohttp.ClientSession, base: str, name: str, seen: list | None = None) -> dict[str, float]:
+    """One scrape (a second after the last: the outage lasts seconds, not milliseconds); ``seen`` gets
+    the scrape's root cause and active findings, for the message of a failed assertion."""
     await asyncio.sleep(1.0)
     async with session.get(f"{base}/metrics") as response:
         text = await response.text()
-    return {labels: float(value) for labels, value in re.findall(rf"^{name}\{{([^}}]*)\}} (\S+)$", text, re.M)}
+    if seen is not None:
+        causes = [k for k, v in values(text, "inventory_root_cause_info").items() if v == 1]
+        active = sorted(re.findall(r'^inventory_finding\{[^}]*check="([^"]+)"[^}]*\} 1(?:\.0)?$', text, re.M))
+        seen.append((causes, active))
+    return values(text, name)
 
 
 async def test_the_status_page_shows_a_staged_outage_in_chromium(aiohttp_server, tmp_path: Path):
@@ -127,17 +136,17 @@ async def test_the_status_page_shows_a_staged_outage_in_chromium(aiohttp_server,
     proc = None
     try:
         async with aiohttp.ClientSession() as session:
-            since = {}
+            since, seen = {}, []
             for _ in range(UP_BEFORE):
-                since.update(await metric(session, base, "inventory_root_cause_since_timestamp_seconds"))
+                since.update(await metric(session, base, "inventory_root_cause_since_timestamp_seconds", seen))
             app.stop()
             for _ in range(DOWN):
-                since.update(await metric(session, base, "inventory_root_cause_since_timestamp_seconds"))
+                since.update(await metric(session, base, "inventory_root_cause_since_timestamp_seconds", seen))
             app = start_app(tmp_path / "bin", app_port)
             for _ in range(UP_AFTER):
-                now = await metric(session, base, "inventory_root_cause_since_timestamp_seconds")
-            changes = await metric(session, base, "inventory_target_state_changes_total")
-            assert changes == {'target="shop"': 2.0}
+                now = await metric(session, base, "inventory_root_cause_since_timestamp_seconds", seen)
+            changes = await metric(session, base, "inventory_target_state_changes_total", seen)
+            assert changes == {'target="shop"': 2.0}, seen
             down_since = since['cause="app_not_listening",target="shop"']
             up_again = now['cause="none",target="shop"']
             outage = duration(up_again - down_since, "en")

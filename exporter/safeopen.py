@@ -10,7 +10,9 @@ at most MAX_LINKS times. Whatever is swapped in the project while we walk, each 
 there now relative to a directory already proven inside, so no race leads outside. The opened file
 is then ``fstat``-ed: anything but a regular file is refused (NotRegularFile) before any read.
 
-Every descriptor is closed by the function that opened it, except the one handed to the caller.
+Every descriptor is closed by the function that opened it, except the one handed to the caller, which
+is always an open of its own (never a ``dup``: a duplicate shares the read position of a directory, and
+the probe threads list the same directories at once).
 """
 
 from __future__ import annotations
@@ -220,7 +222,12 @@ def _walk(root_fd: int, roots: tuple[str, ...], relative: str, directory: bool) 
                 pending.extend(reversed(rest))
                 continue
             held.append(fd)
-        return held.pop() if held else os.dup(root_fd)
+        if held:
+            return held.pop()
+        # The root itself: a fresh open, not os.dup(), which would share the directory's read
+        # position with the root descriptor, so two threads listing it at once would each get
+        # part of the names.
+        return os.open(".", DIR_FLAGS if directory else FILE_FLAGS, dir_fd=root_fd)
     finally:
         for fd in held:
             os.close(fd)

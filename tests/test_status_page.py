@@ -118,7 +118,8 @@ async def metric(session: aiohttp.ClientSession, base: str, name: str, seen: lis
     if seen is not None:
         causes = [k for k, v in values(text, "inventory_root_cause_info").items() if v == 1]
         active = sorted(re.findall(r'^inventory_finding\{[^}]*check="([^"]+)"[^}]*\} 1(?:\.0)?$', text, re.M))
-        seen.append((causes, active))
+        failed = re.findall(r'^inventory_probe_failure_info\{([^}]*)\} 1', text, re.M)
+        seen.append(f"{causes} {active} {failed}")
     return values(text, name)
 
 
@@ -146,7 +147,7 @@ async def test_the_status_page_shows_a_staged_outage_in_chromium(aiohttp_server,
             for _ in range(UP_AFTER):
                 now = await metric(session, base, "inventory_root_cause_since_timestamp_seconds", seen)
             changes = await metric(session, base, "inventory_target_state_changes_total", seen)
-            assert changes == {'target="shop"': 2.0}, seen
+            assert changes == {'target="shop"': 2.0}, "\n".join(seen)
             down_since = since['cause="app_not_listening",target="shop"']
             up_again = now['cause="none",target="shop"']
             outage = duration(up_again - down_since, "en")

@@ -13,8 +13,10 @@ from datetime import datetime
 from typing import Any, Mapping
 
 from exporter.config import Config, Target
-from exporter.diagnosis import CAUSE_TEXT, SEVERITIES, THRESHOLDS, Diagnosis, Facts, Finding
-from exporter.detectors_functional import conditions_met, pages_render
+from exporter.causetext import CAUSE_TEXT
+from exporter.diagnosis import SEVERITIES, Diagnosis, Facts, Finding
+from exporter.checklist import checklist
+from exporter.fixcontext import Blank, fix_context
 from exporter.lang import LANGS  # noqa: F401  (the report's languages, re-exported)
 from exporter.impact import impact_dict, impact_text
 from exporter.origins import LABELS, error_lines, nothing_found_lines, origin_dict, origin_text
@@ -62,105 +64,6 @@ WORDS = {
         "not_measured": "未测量",
     },
 }
-CHECKLIST = (
-    # (id, english, chinese, metric test on the target's facts)
-    ("app_listening", "App listening on its port", "应用在端口上正常启动", lambda f: f.get("inventory_app_port_listening")),
-    ("health_endpoint_ok", "Health endpoint answers 2xx", "健康检查端点返回 200", lambda f: _all_up(f, ("api",), "/api/health")),
-    ("endpoints_reachable", "All API endpoints reachable", "所有 API 端点可访问", lambda f: _all_up(f, ("api", "page"))),
-    ("static_assets_load", "Static assets load", "静态资源正常加载", lambda f: _all_up(f, ("static",))),
-    ("conditions_met", "Endpoints answer what their conditions expect (login, data)", "端点响应符合预期条件（登录、数据）",
-     conditions_met),
-    ("pages_render", "Pages render with all their scripts and stylesheets, of the current build",
-     "页面完整渲染（脚本与样式表均可加载，且为当前构建）", pages_render),
-    ("database_connects", "Database connection works", "数据库连接正常", lambda f: f.get("inventory_db_up")),
-    ("pages_fast", "Pages load in under 3 s", "页面加载时间 < 3秒", lambda f: _all_below(f, ("page",), THRESHOLDS["page_seconds"])),
-    ("api_fast", "API answers in under 500 ms", "API 响应时间 < 500ms", lambda f: _all_below(f, ("api",), THRESHOLDS["api_seconds"])),
-    ("database_query_fast", "Database query under 100 ms", "数据库查询时间 < 100ms",
-     lambda f: _below(f.get("inventory_db_query_seconds"), THRESHOLDS["db_query_seconds"])),
-    ("memory_ok", "Memory use under 80 %", "内存使用率 < 80%",
-     lambda f: _below(f.get("inventory_memory_usage_ratio"), THRESHOLDS["memory_ratio"])),
-    ("cpu_ok", "CPU use under 50 %", "CPU 使用率 < 50%", lambda f: _below(f.get("inventory_cpu_usage_ratio"), THRESHOLDS["cpu_ratio"])),
-)
-
-
-def _all_up(f: Facts, kinds: tuple[str, ...], path: str | None = None) -> bool | None:
-    rows = [v for l, v in f.all("inventory_http_up") if l.get("kind") in kinds and (path is None or l["path"] == path)]
-    return all(rows) if rows else None
-
-
-def _all_below(f: Facts, kinds: tuple[str, ...], limit: float) -> bool | None:
-    rows = [v for l, v in f.all("inventory_http_response_seconds") if l.get("kind") in kinds]
-    if not rows:
-        return None if not [1 for l, _ in f.all("inventory_http_up") if l.get("kind") in kinds] else False
-    return all(v <= limit for v in rows)
-
-
-def _below(value: float | None, limit: float) -> bool | None:
-    return None if value is None else value <= limit
-
-
-class _Blank(dict):
-    def __missing__(self, key: str) -> str:
-        return "{" + key + "}"
-
-
-def probed_db_path(target: Target, facts: Facts | None) -> str | None:
-    """The database the probe found (``inventory_db_info``), else the configured one: no file is read
-    here, so rendering a report cannot block on the project (the landing page renders on the loop)."""
-    for labels, _ in facts.all("inventory_db_info") if facts is not None else ():
-        return labels.get("path") or None
-    if target.database is None:
-        return None
-    if target.database.is_absolute() or target.project_dir is None:
-        return str(target.database)
-    return str(target.project_dir / target.database)
-
-
-def fix_context(target: Target, facts: Facts | None = None) -> dict[str, str]:
-    project = str(target.project_dir) if target.project_dir else "."
-    db = probed_db_path(target, facts)
-    log_file = target.log_file
-    if log_file is not None and not log_file.is_absolute() and target.project_dir is not None:
-        log_file = target.project_dir / log_file
-    return _Blank(
-        port=str(target.app_port),
-        app_url=target.app_url,
-        proxy_url=target.proxy_url or "http://127.0.0.1/",
-        nginx_error_log=str(target.proxy_error_log or "/var/log/nginx/error.log"),
-        access_log=str(getattr(target, "access_log", None) or "/var/log/nginx/access.log"),
-        project_dir=project,
-        log_file=str(log_file or f"{project}/dev.log"),
-        db_path=str(db or f"{project}/db/custom.db"),
-        **_mismatch_context(target),
-        **_tls_context(target),
-    )
-
-
-def _tls_context(target: Target) -> dict[str, str]:
-    """The https front as openssl s_client and curl are pointed at it (exporter.probes.tls)."""
-    from urllib.parse import urlsplit
-
-    https = next((u for u in (target.proxy_url, target.app_url) if u and u.startswith("https://")), None)
-    parts = urlsplit(https or "https://127.0.0.1")
-    host = parts.hostname or "127.0.0.1"
-    return {"tls_connect": f"{host}:{parts.port or 443}", "tls_server_name": target.proxy_host or host,
-            "tls_ca_option": f"-CAfile {target.tls_ca_file}" if target.tls_ca_file else "",
-            "redirect_from": target.redirect_from or f"http://{target.proxy_host or host}/"}
-
-
-def _mismatch_context(target: Target) -> dict[str, str]:
-    """The nginx line to change and the port to put there, when discovery found nginx pointing elsewhere."""
-    mismatch = target.upstream_mismatch
-    if mismatch is None:
-        return {}
-    path, _, line = mismatch.nginx_source.rpartition(":")
-    if not path.startswith("/"):
-        path = f"/etc/nginx/{path}"
-    return {"nginx_file": path, "nginx_line": line, "app_real_port": str(mismatch.app_port),
-            "proxy_pass": mismatch.proxy_pass, "proxy_pass_fixed": mismatch.proxy_pass.replace(
-                str(mismatch.expected_port), str(mismatch.app_port))}
-
-
 @dataclass
 class Report:
     generated: float
@@ -222,22 +125,6 @@ def _cause_text(cause: str, lang: str) -> str:
     return zh if lang == "zh-CN" else en
 
 
-@dataclass(frozen=True)
-class ChecklistItem:
-    id: str
-    text: str
-    ok: bool | None  # None: not measured for this target
-
-
-def _checklist(report: Report, facts: Facts, lang: str) -> list[ChecklistItem]:
-    merged = Facts(facts.store + report.host_facts.store, None)
-    items = []
-    for item_id, en, zh, test in CHECKLIST:
-        state = test(merged)  # a metric value (1.0/0.0), a bool, or None
-        items.append(ChecklistItem(item_id, zh if lang == "zh-CN" else en, None if state is None else bool(state)))
-    return items
-
-
 def _mark(state: bool | None, lang: str) -> str:
     """[x] holds, [ ] fails, [–] not measured for this target (in words: never an unchecked box)."""
     if state is None:
@@ -246,7 +133,7 @@ def _mark(state: bool | None, lang: str) -> str:
 
 
 def _checklist_lines(report: Report, facts: Facts, lang: str) -> list[str]:
-    return [f"{_mark(item.ok, lang)} {item.text}" for item in _checklist(report, facts, lang)]
+    return [f"{_mark(item.ok, lang)} {item.text}" for item in checklist(facts, report.host_facts, lang)]
 
 
 def _state(diagnosis: Diagnosis) -> str:
@@ -281,7 +168,7 @@ def render_markdown(report: Report, lang: str = "en", heading: str = "#") -> str
         lines += ["", f"{heading}## 📋 {w['checklist']}", ""]
         lines += [f"- {line}" for line in _checklist_lines(report, facts, lang)]
     if report.host:
-        context = fix_context(report.targets[0][0], report.targets[0][2]) if report.targets else _Blank()
+        context = fix_context(report.targets[0][0], report.targets[0][2]) if report.targets else Blank()
         lines += ["", f"{heading}# 🖥️ {w['host']}", ""]
         lines += _markdown_findings(report.host.findings, context, lang, heading)
     return redact("\n".join(lines) + "\n")
@@ -314,7 +201,7 @@ def render_text(report: Report, lang: str = "en") -> str:
         out += [f"  {w['checklist']}:"] + [f"    {line}" for line in _checklist_lines(report, facts, lang)]
         out.append("")
     if report.host:
-        context = fix_context(report.targets[0][0], report.targets[0][2]) if report.targets else _Blank()
+        context = fix_context(report.targets[0][0], report.targets[0][2]) if report.targets else Blank()
         out += [f"{w['host']}:"] + _text_findings(report.host.findings, context, lang)
     return redact("\n".join(out) + "\n")
 
@@ -357,7 +244,7 @@ def _target_dict(report: Report, target: Target, diagnosis: Diagnosis, facts: Fa
         "worst_severity": _worst(diagnosis.findings),
         "finding_counts": {s: sum(f.severity == s for f in diagnosis.findings) for s in SEVERITIES},
         "findings": [_finding_dict(f, context, lang) for f in diagnosis.findings],
-        "checklist": [{"id": i.id, "item": i.text, "ok": i.ok} for i in _checklist(report, facts, lang)],
+        "checklist": [{"id": i.id, "item": i.text, "ok": i.ok} for i in checklist(facts, report.host_facts, lang)],
         "origin": origin_dict(target),
         "impact": impact_dict(diagnosis.impact),
     }
@@ -365,7 +252,7 @@ def _target_dict(report: Report, target: Target, diagnosis: Diagnosis, facts: Fa
 
 def report_dict(report: Report, lang: str = "en") -> dict[str, Any]:
     """The report as typed JSON (docs/diagnose.schema.json): booleans are booleans, not measured is null."""
-    host_context = fix_context(report.targets[0][0], report.targets[0][2]) if report.targets else _Blank()
+    host_context = fix_context(report.targets[0][0], report.targets[0][2]) if report.targets else Blank()
     host_findings = report.host.findings if report.host else []
     every = [f for _, d, _ in report.targets for f in d.findings] + host_findings
     generated = datetime.fromtimestamp(report.generated).astimezone()
@@ -410,7 +297,7 @@ def render_html_body(report: Report, lang: str = "en", history: Mapping[str, str
             + "</ul></details></section>"
         )
     if report.host:
-        context = fix_context(report.targets[0][0], report.targets[0][2]) if report.targets else _Blank()
+        context = fix_context(report.targets[0][0], report.targets[0][2]) if report.targets else Blank()
         parts.append(f'<section class="host"><h2>{e(w["host"])}</h2>{_html_findings(report.host.findings, context, lang)}</section>')
     return redact("\n".join(parts))
 

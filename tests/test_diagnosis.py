@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from exporter.causetext import CAUSE_TEXT
 from exporter.diagnosis import CAUSES, CHECKS, THRESHOLDS, diagnose_host, diagnose_target
 from exporter.metrics import Samples
 
@@ -90,6 +91,12 @@ def test_findings_carry_the_reports_priority(state, check, severity):
     assert check in findings
     assert findings[check].severity == severity == CHECKS[check].severity
     assert findings[check].evidence
+
+
+def test_every_root_cause_says_what_it_means_in_both_languages():
+    assert set(CAUSE_TEXT) == set(CAUSES)
+    for en, zh in CAUSE_TEXT.values():
+        assert en.isascii() and en.strip() and not zh.isascii()
 
 
 def test_a_healthy_target_has_no_findings_and_cause_none():

@@ -337,3 +337,19 @@ def test_one_project_reading_still_refuses_links_out_of_the_project(project, tmp
     for _ in range(2):  # remembered answers do not lose the refusal
         with pytest.raises(OutsideProject):
             reading.read_text("link.txt")
+
+
+async def test_every_scrape_of_a_crowded_project_reads_it_whole(tmp_path, ctx):
+    # The probes of one scrape read the project from several threads at once (a second thread joins
+    # a turn's calls after Batches.HELP_AFTER). With a listing that takes a while (20,000 names),
+    # files and database list the project together: each must see every name, so a healthy project
+    # never reads as missing .env, unset DATABASE_URL and a missing database.
+    project = make_project(tmp_path / "p")
+    for i in range(20_000):
+        (project / f"upload-{i:05d}.png").touch()
+    t = target(project_dir=project, timeout=5.0)
+    for _ in range(12):
+        store: list = []
+        result = await probe_target(t, ctx.for_scrape(), store, deadline(5.0))
+        assert (result.outcomes["files"].ok, result.outcomes["database"].ok) == (True, True), result.outcomes
+        assert result.diagnosis.cause == "app_not_listening"  # nothing runs on the port; the project is whole

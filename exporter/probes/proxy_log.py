@@ -59,12 +59,19 @@ REASONS = tuple(reason for reason, _ in UPSTREAM_ERRORS)
 Dated = Counter  # Counter[(unix second, reason)]: what one read found, by the second nginx wrote it
 
 
+@dataclass(frozen=True)
+class Position:
+    """Where the previous read of the log stopped."""
+
+    inode: int | None = None  # None: never read (the first read seeds the recent window)
+    offset: int = 0
+    mark: bytes = b""  # the bytes just before ``offset``, to tell a file that only grew from a rewritten one
+    last_read: float | None = None  # wall time of the previous read
+
+
 @dataclass
 class TailState:
-    inode: int | None = None
-    offset: int = 0
-    mark: bytes = b""
-    last_read: float | None = None  # wall time of the previous read
+    position: Position = field(default_factory=Position)
     totals: Counter = field(default_factory=Counter)
     recent: deque = field(default_factory=deque)  # [unix second, Counter] in time order, one per second with errors
     window: Counter = field(default_factory=Counter)  # the sum of ``recent``, kept as seconds come and go
@@ -157,35 +164,35 @@ def upstream_lines(chunk: bytes):
         at = end + 1
 
 
-def read_new(path: Path, state: TailState, first: bool, now: float | None = None) -> Dated:
-    """Upstream errors written since the last read; move ``state`` forward.
+def read_new(path: Path, at: Position, now: float | None = None) -> tuple[Dated, Position]:
+    """Upstream errors written since the read that stopped ``at``, and where this read stops.
+
+    Nothing is changed here: the caller moves its position and counts the lines together, and only
+    when the read came back before its deadline. A read that outlived it (a slow disk) is dropped
+    whole, so its lines are read again next time, never skipped and never counted twice.
 
     The file is taken as new (read from its start) when its inode changed (rotated), it is
     shorter than our offset, or the bytes just before our offset are not the ones we saw there
-    (truncated and written again past our offset: copytruncate).
+    (truncated and written again past our offset: copytruncate). The first read (``at.inode`` is
+    None) starts at the end, with the last minutes already there as the recent window.
     """
     now = time.time() if now is None else now
     fd, st = open_configured(path)  # never blocks; a FIFO or device is refused before any read
     with os.fdopen(fd, "rb") as handle:
-        if first:
+        if at.inode is None:
             dated = _seed(handle, st.st_size, now)
-            state.inode, state.offset = st.st_ino, st.st_size
-            state.mark = _mark_before(handle, st.st_size)
-            state.last_read = now
-            return dated
-        if st.st_ino != state.inode or st.st_size < state.offset or _mark_before(handle, state.offset) != state.mark:
-            state.inode, state.offset = st.st_ino, 0
-        handle.seek(state.offset)
+            return dated, Position(st.st_ino, st.st_size, _mark_before(handle, st.st_size), now)
+        offset = at.offset
+        if st.st_ino != at.inode or st.st_size < offset or _mark_before(handle, offset) != at.mark:
+            offset = 0
+        handle.seek(offset)
         chunk = handle.read(READ_LIMIT)
         end = chunk.rfind(b"\n") + 1  # a half-written last line waits for the next scrape
         # Lines found now were not there at the previous read: written after it (give nginx's
         # second-resolution stamps one second of slack), and not after now.
-        earliest = (state.last_read if state.last_read is not None else now) - 1.0
+        earliest = (at.last_read if at.last_read is not None else now) - 1.0
         dated = classify_lines(chunk[:end], earliest, now, undated=now)
-        state.offset += end
-        state.mark = _mark_before(handle, state.offset)
-        state.last_read = now
-    return dated
+        return dated, Position(st.st_ino, offset + end, _mark_before(handle, offset + end), now)
 
 
 def _seed(handle, size: int, now: float) -> Dated:
@@ -211,9 +218,9 @@ async def probe_proxy_log(target: Target, ctx: ProbeContext, out: Samples, deadl
     assert target.proxy_error_log is not None
     state = ctx.cache.setdefault(("proxy_log", target.name, str(target.proxy_error_log)), TailState())
     async with state.lock:
-        first = state.inode is None
+        first = state.position.inode is None
         try:
-            dated = await ctx.blocking(deadline, read_new, target.proxy_error_log, state, first)
+            dated, position = await ctx.blocking(deadline, read_new, target.proxy_error_log, state.position)
         except TimeoutError as exc:  # an OSError too, but not "not found"
             outcome = Outcome.fail("timeout", str(exc) or "the error log was not read within the deadline")
         except NotRegularFile as exc:
@@ -222,6 +229,7 @@ async def probe_proxy_log(target: Target, ctx: ProbeContext, out: Samples, deadl
             outcome = Outcome.fail("permission_denied" if isinstance(exc, PermissionError) else "not_found", str(exc))
         else:
             outcome = Outcome.success()
+            state.position = position
             state.add(dated, count_totals=not first)
     recent = state.recent_counts(time.time())
     for reason in REASONS:

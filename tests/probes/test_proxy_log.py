@@ -10,7 +10,9 @@ import pytest
 
 from collections import Counter
 
-from exporter.probes.proxy_log import LINE_LIMIT, RECENT_WINDOW, REASONS, TailState, classify, probe_proxy_log
+from exporter.probes.proxy_log import (
+    LINE_LIMIT, RECENT_WINDOW, REASONS, Position, TailState, classify, probe_proxy_log, read_new,
+)
 from exporter.metrics import Samples
 from tests.conftest import deadline, target
 
@@ -88,6 +90,26 @@ async def test_rotation_and_truncation_are_followed(tmp_path: Path, ctx):
     append(log, "connection_reset")
     totals, _, _ = await scrape_counts(t, ctx)
     assert totals["connection_reset"] == 1 and totals["no_live_upstreams"] == 1
+
+
+def reasons(dated: Counter) -> Counter:
+    return Counter({reason: n for (_, reason), n in dated.items()})
+
+
+def test_a_read_moves_nothing_so_one_dropped_at_its_deadline_is_read_again(tmp_path: Path):
+    # The probe moves its position and counts a read's lines together, only when the read came back
+    # in time: a read that outlived the deadline (a slow disk) must leave its lines for the next one.
+    log = tmp_path / "error.log"
+    append(log, "timed_out")
+    seeded, start = read_new(log, Position())
+    assert start.offset == log.stat().st_size and start.inode == log.stat().st_ino
+    append(log, "connection_refused", "connection_refused")
+    dropped, after = read_new(log, start)
+    assert reasons(dropped) == Counter(connection_refused=2)
+    again, after_again = read_new(log, start)
+    assert reasons(again) == reasons(dropped) and after_again.offset == after.offset == log.stat().st_size
+    nothing, _ = read_new(log, after)
+    assert not nothing
 
 
 async def test_a_half_written_line_waits_for_the_next_scrape(tmp_path: Path, ctx):

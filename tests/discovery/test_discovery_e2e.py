@@ -38,6 +38,13 @@ def scrape(exporter: Exporter, path: str = "/metrics") -> str:
     return body.decode()
 
 
+def summary(text: str) -> str:
+    """The lines that say what the exporter found and concluded, for a failed assertion's message."""
+    keep = ("inventory_root_cause_info", "inventory_target_info", "inventory_discovery", "inventory_probe_failure_info",
+            "inventory_app_port_", "inventory_proxy_status_code")
+    return "\n".join(line for line in text.splitlines() if line.startswith(keep))
+
+
 def run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "exporter", *args], capture_output=True, text=True, timeout=60,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
@@ -104,7 +111,8 @@ def test_nginx_on_the_wrong_port_is_proxy_upstream_misconfigured_naming_the_line
     app = s.start_app(real)
     with s.exporter() as exporter:
         text = scrape(exporter)
-    assert value(text, "inventory_root_cause_info", target="smart-inventory", cause="proxy_upstream_misconfigured") == 1
+    assert value(text, "inventory_root_cause_info", target="smart-inventory", cause="proxy_upstream_misconfigured") == 1, \
+        summary(text)
     assert value(text, "inventory_finding", target="smart-inventory", check="proxy_upstream_wrong_port", severity="critical") == 1
     assert value(text, "inventory_app_port_listening", target="smart-inventory", port=str(real)) == 1
     info = [line for line in text.splitlines() if line.startswith("inventory_discovery_upstream_mismatch_info{")]

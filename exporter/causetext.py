@@ -6,8 +6,8 @@ from __future__ import annotations
 CAUSE_TEXT = {
     "port_conflict": ("Another process holds the app port, so the app cannot listen there",
                       "应用端口被其他进程占用，应用无法监听"),
-    "app_not_listening": ("The app is not running on its port: every request through nginx gets 502 Bad Gateway",
-                          "应用未在预期端口上运行：经 Nginx 的所有请求都返回 502 Bad Gateway"),
+    "app_not_listening": ("The app is not running on its port: nothing answers there (through nginx: 502 Bad Gateway)",
+                          "应用未在预期端口上运行：该端口无人应答（经 Nginx 访问则返回 502 Bad Gateway）"),
     "app_unresponsive": ("The app accepts connections but does not answer in time (hung or overloaded)",
                          "应用端口可连接，但请求超时无响应（进程卡死或过载）"),
     "database_unavailable": ("The database is unavailable, so the app cannot serve data",
